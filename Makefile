@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VAR_DIR ?= var
+# pytest arguments, e.g. `make test ARGS="-k bus -x"`
+ARGS ?=
+
+.PHONY: run test test-unit test-integration bench cluster clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: one management node on the embedded default (SQLite, memory bus, 127.0.0.1:8080)
+run: $(STAMP)
+	$(BIN)/zstack-ctl start --foreground --var-dir $(VAR_DIR)
+
+## test: the whole suite (unit, integration on RabbitMQ + MariaDB, e2e, chaos)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(ARGS)
+
+## bench: speed and scale figures (not tests)
+# `make bench VMS=10000` for the full VM creation run (default 1,000 VMs)
+VMS ?= 1000
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bus.py
+	$(BIN)/python benchmarks/workqueue.py
+	$(BIN)/python benchmarks/vm_create.py --vms $(VMS)
+	$(BIN)/python benchmarks/query.py
+	$(BIN)/python benchmarks/api_read.py
+	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/report.py --command "make bench VMS=$(VMS)"
+
+clean:
+	rm -rf $(VENV) $(VAR_DIR) .pytest_cache
