@@ -1,0 +1,55 @@
+"""Waiting for agent callbacks without a thread per wait.
+
+The MN POSTs a command to an agent with headers ``taskuuid`` and
+``callbackurl``; the agent answers at once and later POSTs the result to
+``/zstack/asyncrest/callback`` with the same ``taskuuid``. The operation waits
+on a future from :meth:`CallbackWaiters.expect`; the HTTP endpoint calls
+:meth:`CallbackWaiters.deliver`. A callback nobody waits for (late,
+duplicated, or for another MN's task) is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from mn.errors import OperationError, SysErrors
+
+
+class CallbackWaiters:
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    def expect(self, task_uuid: str, timeout: float) -> asyncio.Future:
+        """A future resolved with the callback body, or failed at ``timeout``."""
+        if task_uuid in self._waiting:
+            raise ValueError(f"task {task_uuid} is already awaited")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._waiting[task_uuid] = future
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(OperationError.of(
+                    SysErrors.TIMEOUT, f"no callback for task {task_uuid} within {timeout:g}s"))
+
+        handle = loop.call_later(timeout, expire)
+
+        def forget(_):
+            handle.cancel()
+            if self._waiting.get(task_uuid) is future:
+                del self._waiting[task_uuid]
+
+        future.add_done_callback(forget)
+        return future
+
+    def deliver(self, task_uuid: str, body: Any) -> bool:
+        """Hand a callback to its waiter; False when nobody waits for it."""
+        future = self._waiting.pop(task_uuid, None)
+        if future is None or future.done():
+            return False
+        future.set_result(body)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._waiting)

@@ -1,0 +1,135 @@
+"""Engine, sessions and the thread pool that runs blocking database work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+_MYSQL_BACKENDS = ("mysql", "mariadb")
+
+
+def _dialect(url: URL) -> str:
+    backend = url.get_backend_name()
+    if backend in _MYSQL_BACKENDS:
+        return "mysql"
+    if backend == "sqlite":
+        return "sqlite"
+    raise ValueError(f"unsupported database URL {url!r}: use mysql or sqlite")
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets readers run beside the writer; busy_timeout makes writers
+        # wait for each other instead of failing with "database is locked".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _create_engine(url: URL, threads: int, echo: bool) -> Engine:
+    if _dialect(url) == "mysql":
+        return create_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=threads,
+            max_overflow=4,
+            pool_recycle=3600,
+            isolation_level="READ COMMITTED",
+            connect_args={"charset": "utf8mb4"},
+        )
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=threads,
+        max_overflow=4,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """Engine + sessions + a bounded thread pool for blocking DB work.
+
+    Coroutines never touch the database directly: they ``await db.run(fn)``,
+    which runs ``fn(session)`` in one transaction on one of ``threads`` worker
+    threads. The connection pool has the same size, so a worker never waits
+    for a connection.
+    """
+
+    def __init__(self, url: str, *, threads: int = 8, echo: bool = False):
+        parsed = make_url(url)
+        self.url = url
+        self.dialect = _dialect(parsed)
+        self.engine: Engine = _create_engine(parsed, threads, echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commit on success, rollback and re-raise on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    async def run(self, fn, /, *args, **kwargs):
+        """Run ``fn(session, *args, **kwargs)`` in a worker thread; return its result.
+
+        Cancelling the awaiting task does not stop ``fn``: the transaction
+        still runs to its end in the worker thread.
+        """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._call, fn, args, kwargs)
+        # Like asyncio.to_thread: keep context variables (log correlation ids).
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, ctx.run, call)
+
+    def _call(self, fn, args, kwargs):
+        with self.session() as session:
+            return fn(session, *args, **kwargs)
+
+    def close(self) -> None:
+        """Wait for running work, then close every connection."""
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url!r})"
+
+
+def ensure_database_exists(url: str) -> None:
+    """Create the MySQL database of ``url`` if missing (utf8mb4).
+
+    For SQLite, create the directory of the database file instead.
+    """
+    parsed = make_url(url)
+    if _dialect(parsed) == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return
+    name = parsed.database
+    if not name:
+        raise ValueError(f"no database name in {parsed!r}")
+    server = create_engine(
+        parsed.set(database=""), poolclass=NullPool, connect_args={"charset": "utf8mb4"}
+    )
+    try:
+        quoted = server.dialect.identifier_preparer.quote_identifier(name)
+        with server.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4"))
+    finally:
+        server.dispose()

@@ -1,0 +1,1 @@
+"""The HTTP side of an MN: falcon (ASGI) under gunicorn."""

@@ -1,0 +1,37 @@
+"""HTTP resources outside the API definitions: the agent callback endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import falcon
+
+from mn.node import ManagementNode
+
+log = logging.getLogger(__name__)
+
+#: ZStack's agent callback path (RESTFacade's ``/asyncrest/callback``).
+CALLBACK_PATH = "/zstack/asyncrest/callback"
+
+
+class AgentCallback:
+    """``POST /zstack/asyncrest/callback``: an agent's result for a task."""
+
+    def __init__(self, node: ManagementNode):
+        self.node = node
+
+    async def on_post(self, req, resp) -> None:
+        task_uuid = req.get_header("taskuuid")
+        if not task_uuid:
+            raise falcon.HTTPBadRequest(description="the callback has no taskuuid header")
+        raw = await req.stream.read()
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise falcon.HTTPBadRequest(description="the callback body is not JSON") from None
+        if not self.node.callbacks.deliver(task_uuid, body):
+            log.info("ignored callback for task %s: nobody waits for it here", task_uuid)
+        resp.status = falcon.HTTP_200
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = "{}"
