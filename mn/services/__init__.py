@@ -1,0 +1,1 @@
+"""Services that every management node hosts."""
