@@ -11,7 +11,7 @@ duplicated, or for another MN's task) is ignored.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from mn.errors import OperationError, SysErrors
 
@@ -53,3 +53,33 @@ class CallbackWaiters:
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+
+#: An agent command handler: the JSON body in, the JSON answer (or None) out.
+ReportHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+class AgentReports:
+    """Commands agents send on their own (ZStack's ``/asyncrest/sendcommand``
+    with a ``commandpath`` header: ``/kvm/reportvmstate``, ``/kvm/reconnectme``).
+
+    A hypervisor plugin registers a handler per command path when its service
+    starts; the HTTP endpoint calls :meth:`handle`.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, ReportHandler] = {}
+
+    def register(self, command_path: str, handler: ReportHandler) -> None:
+        self._handlers[command_path] = handler
+
+    def unregister(self, command_path: str) -> None:
+        self._handlers.pop(command_path, None)
+
+    async def handle(self, command_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The handler's answer; OperationError SYS.1009 for a path nobody serves."""
+        handler = self._handlers.get(command_path)
+        if handler is None:
+            raise OperationError.of(SysErrors.NO_ROUTE_ERROR,
+                                    f"no handler for agent command path {command_path}")
+        return await handler(body) or {}

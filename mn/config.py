@@ -45,6 +45,11 @@ class Settings:
     #: beside the repository's ``flows/``; used by tests and development.
     flow_dirs: str = ""
     log_level: str = "INFO"
+    #: Port of the KVM agents on their hosts (ZStack's KVMGlobalProperty.AGENT_PORT).
+    kvm_agent_port: int = 7070
+    #: A directory of Ansible ``host_vars`` files (``<managementIp>.yml``) with
+    #: per-host deployment variables (the test bed's install and state dirs).
+    ansible_host_vars_dir: str = ""
 
     @property
     def database_url(self) -> str:
@@ -58,6 +63,11 @@ class Settings:
     def callback_url(self) -> str:
         """Where agents POST their results (ZStack's path)."""
         return f"http://{self.node_ip}:{self.port}/zstack/asyncrest/callback"
+
+    @property
+    def send_command_url(self) -> str:
+        """Where agents POST commands of their own (ZStack's path)."""
+        return f"http://{self.node_ip}:{self.port}/zstack/asyncrest/sendcommand"
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":

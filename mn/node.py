@@ -25,7 +25,7 @@ from mn.api.dispatch import ApiDispatcher
 from mn.api.jobs import JobManager
 from mn.api.query import QueryEngine
 from mn.bus import CloudBus
-from mn.callbacks import CallbackWaiters
+from mn.callbacks import AgentReports, CallbackWaiters
 from mn.cascade import CascadeFacade
 from mn.config import Settings
 from mn.db import Database, ensure_database_exists, upgrade
@@ -55,6 +55,7 @@ class ManagementNode:
         self.uuid = new_uuid()
         self.ring = Ring()
         self.callbacks = CallbackWaiters()
+        self.agent_reports = AgentReports()
         self.queues = WorkQueues()
         self.db: Database | None = None
         self.bus: CloudBus | None = None

@@ -132,3 +132,30 @@ def _check_amounts(cpu_num: int, memory_size: int) -> None:
         raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
                                 f"cannot reserve or release a negative capacity: cpuNum={cpu_num}, "
                                 f"memorySize={memory_size}")
+
+
+def report_host_capacity(session: Session, host_uuid: str, *, cpu_num: int, cpu_sockets: int,
+                         total_memory: int, available_physical_memory: int) -> bool:
+    """Record what a host's agent measured, keeping what VMs use of it.
+
+    ``totalCpu`` becomes ``cpu_num * ratio`` and ``totalMemory`` the host's
+    memory; the available figures move by the same amount as the totals, so
+    the VMs on the host hold exactly what they held before. Returns False
+    when the host has no capacity row.
+    """
+    if cpu_num < 0 or total_memory < 0:
+        raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
+                                f"a host cannot have {cpu_num} CPUs and {total_memory} bytes of memory")
+    new_total_cpu = cpu_num * cpu_ratio()
+    # availableCpu and availableMemory first: MySQL evaluates SET left to
+    # right with updated values, SQLite with old ones (see recalculate_total_cpu).
+    stmt = (update(_CAP).where(_CAP.uuid == host_uuid)
+            .ordered_values((_CAP.availableCpu, _CAP.availableCpu + new_total_cpu - _CAP.totalCpu),
+                            (_CAP.availableMemory, _CAP.availableMemory + total_memory - _CAP.totalMemory),
+                            (_CAP.totalCpu, new_total_cpu),
+                            (_CAP.totalMemory, total_memory),
+                            (_CAP.cpuNum, cpu_num),
+                            (_CAP.cpuSockets, cpu_sockets),
+                            (_CAP.totalPhysicalMemory, total_memory),
+                            (_CAP.availablePhysicalMemory, available_physical_memory)))
+    return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1

@@ -44,6 +44,12 @@ class HostExtension:
         addition: the host is deleted again (Enforcing cascade) and the API
         fails with HOST.1000 and this cause."""
 
+    async def after_status_changed(self, host: HostInventory, old_status: str) -> None:
+        """The host's connection status changed from ``old_status`` to
+        ``host.status`` (stored already). Errors are logged, not raised: the
+        change stands (the VM service marks the VMs of a Disconnected host
+        Unknown here)."""
+
 
 #: The hook names the host service calls.
-HOOKS = ("pre_change_state", "before_maintenance", "after_add_host")
+HOOKS = ("pre_change_state", "before_maintenance", "after_add_host", "after_status_changed")

@@ -227,6 +227,23 @@ class ChangeHostConnectionStateMsg(Message):
     connectionStateEvent: StatusEvent
 
 
+class ReconnectHostReply(Reply):
+    TYPE = "host.ReconnectHostReply"
+    inventory: HostInventory | None = None
+
+
+class ReconnectHostMsg(Message):
+    """Reconnect a host on its owner MN (ZStack's ReconnectHostMsg): what the
+    host tracker sends when a host stopped answering or its agent must be
+    upgraded. Fails like APIReconnectHostMsg (HOST.1002)."""
+
+    TYPE = "host.ReconnectHostMsg"
+    SERVICE = SERVICE_ID
+    ROUTE_BY = "uuid"
+
+    uuid: str
+
+
 class HostStatusChangedEvent(Event):
     """Broadcast after a host's status changed and the change is stored
     (ZStack's canonical event ``/host/status/change``, HostStatusChangedData)."""

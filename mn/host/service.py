@@ -55,6 +55,8 @@ from mn.host.messages import (
     ChangeHostStateMsg,
     ChangeHostStateReply,
     HostStatusChangedEvent,
+    ReconnectHostMsg,
+    ReconnectHostReply,
 )
 from mn.host.simulator import SimulatorHostFactory
 from mn.host.state import (
@@ -418,6 +420,14 @@ class HostService(Service):
 
         return APIReconnectHostEvent(inventory=await self.node.queues.run(queue_of(msg.uuid), run))
 
+    @handles(ReconnectHostMsg)
+    async def reconnect_for_tracker(self, msg: ReconnectHostMsg) -> ReconnectHostReply:
+        async def run() -> HostInventory:
+            self._check_not_in_maintenance(await self.get_inventory(msg.uuid))
+            return await self._reconnect(msg.uuid)
+
+        return ReconnectHostReply(inventory=await self.node.queues.run(queue_of(msg.uuid), run))
+
     @handles(ChangeHostConnectionStateMsg)
     async def change_connection_state(self, msg: ChangeHostConnectionStateMsg) -> ChangeHostConnectionStateReply:
         inventory = await self.node.queues.run(queue_of(msg.uuid),
@@ -465,6 +475,12 @@ class HostService(Service):
             except Exception:
                 # The status is stored; only the notification is lost.
                 log.exception("could not announce the status change of host %s", host_uuid)
+            for hook in self._hooks("after_status_changed"):
+                try:
+                    await hook(inventory, before)
+                except Exception:
+                    log.exception("extension %r failed after host %s became %s", hook, host_uuid,
+                                  inventory.status)
         return inventory
 
     # -- deleting ----------------------------------------------------------------------

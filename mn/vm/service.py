@@ -101,6 +101,7 @@ from mn.vm.operations import (
 )
 from mn.vm.records import find_vm, run_tx, vm_inventory
 from mn.vm.spec import volume_spec
+from mn.vm.sync import HA_LEVEL, VmHostStatusExtension, VmStateChangedOnHostMsg, VmStateChangedOnHostReply, reconcile
 from mn.vm.state import Event
 from mn.vm.tags import HOSTNAME, PATTERNS
 from mn.volume.inventory import VolumeInventory
@@ -137,7 +138,7 @@ class VmInstanceService(Service):
 
     def __init__(self, node: "ManagementNode"):
         super().__init__(node)
-        node.tags.register(*PATTERNS)
+        node.tags.register(*PATTERNS, HA_LEVEL)
         #: Expunges Destroyed VMs once ``vm/expungePeriod`` has passed.
         self.expunger = Expunger(node, "vm", VM_EXPUNGE_INTERVAL, self._due_for_expunge, self._expunge_destroyed)
 
@@ -147,6 +148,7 @@ class VmInstanceService(Service):
         hosts = self.node.services.get(HOST_SERVICE_ID)
         if hosts is not None:
             hosts.add_maintenance_extension(VmHostMaintenance(self.node))
+            hosts.add_extension(VmHostStatusExtension(self.node))
         self.expunger.start()
 
     async def stop(self) -> None:
@@ -218,6 +220,25 @@ class VmInstanceService(Service):
             return await self.inventory(msg.uuid)
 
         return APIStartVmInstanceEvent(inventory=await self._queued(msg.uuid, start))
+
+    @handles(VmStateChangedOnHostMsg)
+    async def state_changed_on_host(self, msg: VmStateChangedOnHostMsg) -> VmStateChangedOnHostReply:
+        state, restart = await self._queued(msg.vmInstanceUuid, lambda: run_tx(
+            self.node, reconcile, msg.vmInstanceUuid, msg.hostUuid, msg.stateOnHost))
+        if restart:
+            # A separate turn in the queue: an operation queued meanwhile goes first.
+            async def start_again() -> str:
+                data = await self.node.db.run(start_data, msg.vmInstanceUuid, None, None)
+                if data is not None:
+                    await self._chain("vm.start", data)
+                return (await self.inventory(msg.vmInstanceUuid)).state
+
+            try:
+                state = await self._queued(msg.vmInstanceUuid, start_again)
+                log.info("vm %s has HA level NeverStop: started again (%s)", msg.vmInstanceUuid, state)
+            except OperationError as exc:
+                log.warning("could not start NeverStop vm %s again: %s", msg.vmInstanceUuid, exc)
+        return VmStateChangedOnHostReply(state=state)
 
     @intercepts(APIStopVmInstanceMsg)
     async def check_stop(self, msg: APIStopVmInstanceMsg) -> None:

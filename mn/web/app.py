@@ -15,7 +15,7 @@ from mn.api import legacy, rest
 from mn.api.openapi import OpenApiDocument
 from mn.node import ManagementNode
 from mn.web import errors
-from mn.web.resources import CALLBACK_PATH, AgentCallback
+from mn.web.resources import CALLBACK_PATH, SEND_COMMAND_PATH, AgentCallback, AgentCommand
 
 log = logging.getLogger(__name__)
 
@@ -46,4 +46,5 @@ def create_app(node: ManagementNode) -> falcon.asgi.App:
     legacy.add_routes(app, node.api)
     app.add_route("/zstack/v1/openapi.json", OpenApiDocument())
     app.add_route(CALLBACK_PATH, AgentCallback(node))
+    app.add_route(SEND_COMMAND_PATH, AgentCommand(node))
     return app

@@ -7,12 +7,15 @@ import logging
 
 import falcon
 
+from mn.errors import OperationError
 from mn.node import ManagementNode
 
 log = logging.getLogger(__name__)
 
 #: ZStack's agent callback path (RESTFacade's ``/asyncrest/callback``).
 CALLBACK_PATH = "/zstack/asyncrest/callback"
+#: Where agents send commands of their own (RESTFacade's ``/asyncrest/sendcommand``).
+SEND_COMMAND_PATH = "/zstack/asyncrest/sendcommand"
 
 
 class AgentCallback:
@@ -35,3 +38,30 @@ class AgentCallback:
         resp.status = falcon.HTTP_200
         resp.content_type = falcon.MEDIA_JSON
         resp.text = "{}"
+
+
+class AgentCommand:
+    """``POST /zstack/asyncrest/sendcommand``: a command an agent sends on its
+    own, named by its ``commandpath`` header (``/kvm/reportvmstate``)."""
+
+    def __init__(self, node: ManagementNode):
+        self.node = node
+
+    async def on_post(self, req, resp) -> None:
+        command_path = req.get_header("commandpath")
+        if not command_path:
+            raise falcon.HTTPBadRequest(description="the command has no commandpath header")
+        raw = await req.stream.read()
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise falcon.HTTPBadRequest(description="the command body is not JSON") from None
+        if not isinstance(body, dict):
+            raise falcon.HTTPBadRequest(description="the command body is not a JSON object")
+        try:
+            answer = await self.node.agent_reports.handle(command_path, body)
+        except OperationError as exc:
+            raise falcon.HTTPNotFound(description=exc.error.details or exc.error.description) from None
+        resp.status = falcon.HTTP_200
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = json.dumps(answer)

@@ -6,7 +6,7 @@ from mn.db.models.cluster import ClusterVO
 from mn.db.models.flow_chain import FlowChainVO
 from mn.db.models.garbage_collector import GarbageCollectorVO
 from mn.db.models.global_config import GlobalConfigVO
-from mn.db.models.host import HostCapacityVO, HostVO, SimulatorHostVO
+from mn.db.models.host import HostCapacityVO, HostVO, KVMHostVO, SimulatorHostVO
 from mn.db.models.identity import AccessKeyVO, AccountResourceRefVO, AccountVO, SessionVO
 from mn.db.models.image import ImageBackupStorageRefVO, ImageVO
 from mn.db.models.management_node import ManagementNodeVO
@@ -38,6 +38,7 @@ __all__ = [
     "HostVO",
     "ImageBackupStorageRefVO",
     "ImageVO",
+    "KVMHostVO",
     "InstanceOfferingVO",
     "IpRangeVO",
     "L2NetworkClusterRefVO",

@@ -107,3 +107,22 @@ CAPACITY_FIELDS = {
 
 for _field, _column in CAPACITY_FIELDS.items():
     setattr(HostVO, _field, _capacity(_column))
+
+
+class KVMHostVO(Base):
+    """How the MN reaches a KVM host over SSH (ZStack's KVMHostVO).
+
+    The password is kept as given: Ansible needs it to log in again on
+    every reconnect, so it cannot be hashed. It is never shown by the API.
+    """
+
+    __tablename__ = "KVMHostVO"
+
+    uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("HostVO.uuid", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    password: Mapped[Optional[str]] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=22)
+    osDistribution: Mapped[Optional[str]] = mapped_column(String(64))
+    osRelease: Mapped[Optional[str]] = mapped_column(String(64))
+    osVersion: Mapped[Optional[str]] = mapped_column(String(64))
