@@ -1,0 +1,1 @@
+"""zstack-kvmagent: the KVM host agent (see README.md and PROTOCOL.md here)."""
