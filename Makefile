@@ -7,7 +7,7 @@ VAR_DIR ?= var
 # pytest arguments, e.g. `make test ARGS="-k bus -x"`
 ARGS ?=
 
-.PHONY: run test test-unit test-integration bench cluster clean
+.PHONY: run test test-unit test-integration bench cluster clean testbed testbed-clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/api_read.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/report.py --command "make bench VMS=$(VMS)"
+
+## testbed: KVM "hosts" as network namespaces with sshd (needs root), e.g.
+# `make testbed HOSTS=3 LIBVIRT_HOST=1`; see tests/support/testbed.py
+HOSTS ?= 2
+LIBVIRT_HOST ?=
+testbed: $(STAMP)
+	$(BIN)/python -m tests.support.testbed up --hosts $(HOSTS) $(if $(LIBVIRT_HOST),--libvirt-host $(LIBVIRT_HOST))
+
+testbed-clean: $(STAMP)
+	$(BIN)/python -m tests.support.testbed down
 
 clean:
 	rm -rf $(VENV) $(VAR_DIR) .pytest_cache
