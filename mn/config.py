@@ -50,6 +50,8 @@ class Settings:
     #: A directory of Ansible ``host_vars`` files (``<managementIp>.yml``) with
     #: per-host deployment variables (the test bed's install and state dirs).
     ansible_host_vars_dir: str = ""
+    #: The agent source tree to package and deploy (default: this project's ``agents/``).
+    kvm_agent_source: str = ""
 
     @property
     def database_url(self) -> str:

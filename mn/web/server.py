@@ -64,6 +64,8 @@ class MNServer(BaseApplication):
         from mn.web.app import create_app
 
         logging.basicConfig(level=self.settings.log_level.upper(), format=LOG_FORMAT)
+        # One line per agent ping at INFO would drown what matters.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         return create_app(ManagementNode(self.settings, exit_process=_stop_master))
 
 
