@@ -40,3 +40,9 @@ AGENT_COMMAND_TIMEOUT = GlobalConfig(
 VM_SYNC_ON_PING = GlobalConfig(
     "kvm", "vmSyncOnHostPing", bool, False,
     description="Compare every VM state with the host's at each ping, not only on connect and reports")
+
+#: Seconds a graceful stop (and the stop half of a reboot) waits for the guest
+#: before pulling the plug; keep it below ``agent.command.timeout``.
+GRACEFUL_STOP_TIMEOUT = GlobalConfig(
+    "kvm", "vm.gracefulStopTimeout", int, 60, validators=[number_range(1, 3600)],
+    description="Seconds a graceful stop or reboot waits for the guest before forcing it")

@@ -87,6 +87,8 @@ class KvmHostFactory(HostFactory):
     async def connect(self, node: "ManagementNode", host_uuid: str) -> None:
         host, login = await node.db.run(_host_and_login, host_uuid)
         ip = host["managementIp"]
+        # Read afresh: a reconnect is how an operator asks for an upgrade.
+        self._version = None
         if not await self.agent_is_current(ip, host_uuid):
             await self.deploy(host, login)
         await self.agents.call(ip, cmds.CONNECT, {

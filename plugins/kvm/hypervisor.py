@@ -16,7 +16,7 @@ from mn.db.models.host import HostVO
 from mn.errors import ErrorCode, OperationError, SysErrors, error
 from mn.vm.hypervisor import HYPERVISOR_ERRORS, HypervisorBackend, NicSpec, VmSpec, VolumeSpec
 from plugins.kvm import commands as cmds
-from plugins.kvm.config import AGENT_COMMAND_TIMEOUT
+from plugins.kvm.config import AGENT_COMMAND_TIMEOUT, GRACEFUL_STOP_TIMEOUT
 
 if TYPE_CHECKING:
     from mn.node import ManagementNode
@@ -89,11 +89,11 @@ class KvmHypervisor(HypervisorBackend):
 
     async def stop_vm(self, node, vm, stop_type):
         await self._call(node, "stop", vm, cmds.STOP_VM,
-                         {"uuid": vm.uuid, "type": stop_type, "timeout": AGENT_COMMAND_TIMEOUT.value})
+                         {"uuid": vm.uuid, "type": stop_type, "timeout": GRACEFUL_STOP_TIMEOUT.value})
 
     async def reboot_vm(self, node, vm):
         await self._call(node, "reboot", vm, cmds.REBOOT_VM,
-                         {"uuid": vm.uuid, "timeout": AGENT_COMMAND_TIMEOUT.value})
+                         {"uuid": vm.uuid, "timeout": GRACEFUL_STOP_TIMEOUT.value})
 
     async def pause_vm(self, node, vm):
         await self._call(node, "pause", vm, cmds.PAUSE_VM, {"uuid": vm.uuid, "timeout": AGENT_COMMAND_TIMEOUT.value})

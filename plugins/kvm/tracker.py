@@ -6,7 +6,8 @@ or leave (a change of the ring also wakes the tracker at once). For each
 Connected host it pings the agent; a failed ping is retried
 ``ping.sleepPeriodAfterFailure`` seconds later, and ``ping.maxFailure``
 failures in a row make the host Disconnected. A Disconnected host is
-reconnected (``host/connection.autoReconnectOnError``), which redeploys or
+reconnected from the next round on (``host/connection.autoReconnectOnError``),
+which redeploys or
 restarts its agent when it does not answer. An agent that answers with
 another version (an upgrade is due) or without the host's uuid (it lost its
 state) is reconnected too. Hosts being connected or in maintenance are left
@@ -133,9 +134,8 @@ class HostTracker:
                                                                       connectionStateEvent="disconnected"))
             except OperationError as exc:
                 log.warning("could not mark kvm host %s Disconnected: %s", host_uuid, exc)
-                return
-            if AUTO_RECONNECT.value:
-                self._reconnect_later(host_uuid, "it stopped answering")
+            # Reconnected from the next round on: the host shows Disconnected
+            # for an interval, and a host that is down is not hammered.
             return
         if answer.get("hostUuid") != host_uuid:
             self._reconnect_later(host_uuid, f"its agent knows it as {answer.get('hostUuid')}")

@@ -491,18 +491,29 @@ def testbed_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+def require_testbed() -> None:
+    """Fail (not skip) when the test bed cannot run: e2e tests are part of the
+    suite. ``ZSTACK_E2E_SKIP=1`` turns the failure into a skip, for machines
+    that cannot make namespaces."""
+    reason = testbed_available()
+    if reason:
+        if os.environ.get("ZSTACK_E2E_SKIP") == "1":
+            pytest.skip(reason)
+        pytest.fail(f"e2e tests need the test bed: {reason} (ZSTACK_E2E_SKIP=1 skips them)")
+
+
+@pytest.fixture(scope="module")
 def testbed():
-    """Session fixture: the :class:`Testbed` (already up); ``testbed.test_hosts()`` lists hosts.
+    """Module fixture: the :class:`Testbed` (already up); ``testbed.test_hosts()`` lists hosts.
+    Per module, because only one libvirtd can run on the machine and other
+    modules start their own.
 
     Use it from a ``conftest.py`` with ``from tests.support.testbed import testbed``.
     Sized by env ``ZSTACK_TESTBED_HOSTS`` (default 2) and
     ``ZSTACK_TESTBED_LIBVIRT_HOST`` (unset: every host simulated); torn down at
-    the end of the session unless ``ZSTACK_TESTBED_KEEP=1``.
+    the end of the module unless ``ZSTACK_TESTBED_KEEP=1``.
     """
-    reason = testbed_available()
-    if reason:
-        pytest.skip(reason)
+    require_testbed()
     libvirt = os.environ.get("ZSTACK_TESTBED_LIBVIRT_HOST")
     bed = Testbed(int(os.environ.get("ZSTACK_TESTBED_HOSTS", "2")),
                   libvirt_host=int(libvirt) if libvirt else None)
@@ -514,9 +525,9 @@ def testbed():
             bed.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def testbed_hosts(testbed) -> list[TestHost]:
-    """Session fixture: the :class:`TestHost` list of the :func:`testbed` fixture."""
+    """Module fixture: the :class:`TestHost` list of the :func:`testbed` fixture."""
     return testbed.test_hosts()
 
 
