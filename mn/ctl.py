@@ -161,5 +161,35 @@ def status(var_dir: Path | None) -> None:
     sys.exit(0 if answering else 1)
 
 
+@main.command()
+@click.option("--db-url", help="SQLAlchemy URL (ZSTACK_DB_URL, default SQLite in the var dir)")
+@click.option("--var-dir", type=click.Path(path_type=Path), help="state and logs (ZSTACK_VAR_DIR, default ./var)")
+@click.option("--transition-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="age after which a transitional state is a problem (default: the api/timeout global config)")
+@click.option("--strict-storage", is_flag=True,
+              help="SimulatorPrimaryStorage was added empty: capacity used beyond its volumes is a leak")
+@click.option("--json", "as_json", is_flag=True, help="print the problems as a JSON list")
+def check(db_url: str | None, var_dir: Path | None, transition_timeout: float | None, strict_storage: bool,
+          as_json: bool) -> None:
+    """Check the database's invariants (capacity, addresses, orphans, stuck work).
+
+    Reads only. Exit 0 when clean, 1 when problems were found, 2 when the
+    database cannot be read.
+    """
+    from mn.check.report import UNREACHABLE, DatabaseUnreachable, collect, exit_status, render_json, render_text
+
+    url = _settings(db_url=db_url, var_dir=var_dir).database_url
+    try:
+        problems = collect(url, transition_timeout=transition_timeout, strict_storage=strict_storage)
+    except DatabaseUnreachable as exc:
+        click.echo(f"zstack-ctl check: {exc}", err=True)
+        sys.exit(UNREACHABLE)
+    if as_json:
+        click.echo(render_json(problems))
+    else:
+        render_text(problems, click.echo)
+    sys.exit(exit_status(problems))
+
+
 if __name__ == "__main__":
     main()
