@@ -111,8 +111,19 @@ def primary_storage_candidates() -> Callable[..., list[str]] | None:
     return getattr(module, function, None)
 
 
-async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec) -> str:
+class RecordRefused(Exception):
+    """Raised inside a reservation's transaction when its ``record`` refuses: the
+    reservation is rolled back with it."""
+
+
+async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec,
+                        record: Callable[[Session, str], bool] | None = None) -> str:
     """Choose a host for ``spec``, reserve its capacity, commit; return its uuid.
+
+    ``record(session, host_uuid)``, if given, runs in the transaction that
+    reserves, so that whoever holds the capacity is written with it (a crash
+    cannot leave a reservation nobody knows of); when it returns False
+    nothing is reserved and :class:`RecordRefused` is raised.
 
     Raises OperationError SYS.1007 for a bad spec and SYS.1006 ("no host
     has enough capacity ...", with what ruled the hosts out) when no host
@@ -134,7 +145,7 @@ async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec) -> str
         # A host that lost a race may still have room (another allocation
         # held its row at that moment): try it again before the next one.
         for attempt in range(ATTEMPTS_PER_HOST):
-            outcome = await node.db.run(_try_host, spec, host_uuid, cluster_uuid, storage_check)
+            outcome = await node.db.run(_try_host, spec, host_uuid, cluster_uuid, storage_check, record)
             if outcome is not _CHANGED:
                 break
             await asyncio.sleep(0.005 * (attempt + 1))
@@ -166,7 +177,8 @@ def _candidates(session: Session, spec: HostAllocationSpec, stages: list["Stage"
 
 
 def _try_host(session: Session, spec: HostAllocationSpec, host_uuid: str, cluster_uuid: str,
-              storage_check: Callable[[Session, str, str], bool] | None) -> object:
+              storage_check: Callable[[Session, str, str], bool] | None,
+              record: Callable[[Session, str], bool] | None = None) -> object:
     # Still usable? It may have been disabled or put into maintenance since
     # the candidates were read.
     usable = session.scalar(select(HostVO.uuid).where(HostVO.uuid == host_uuid, HostVO.state == HOST_ENABLED,
@@ -176,6 +188,8 @@ def _try_host(session: Session, spec: HostAllocationSpec, host_uuid: str, cluste
     if storage_check is not None and not storage_check(session, cluster_uuid, host_uuid):
         return _NO_STORAGE
     if reserve_host_capacity(session, host_uuid, spec.cpu_num, spec.memory_size):
+        if record is not None and not record(session, host_uuid):
+            raise RecordRefused(host_uuid)
         return _RESERVED
     return _CHANGED
 

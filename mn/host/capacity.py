@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from sqlalchemy import case, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from mn.db.models.host import HostCapacityVO
@@ -75,20 +75,23 @@ def fits_condition(cpu_num: int, memory_size: int, *, cpu_ratio_now: int | None 
             & (_CAP.availableMemory >= memory))
 
 
-def reserve_host_capacity(session: Session, host_uuid: str, cpu_num: int, memory_size: int) -> bool:
+def reserve_host_capacity(session: Session, host_uuid: str, cpu_num: int, memory_size: int, *,
+                          force: bool = False) -> bool:
     """Take ``cpu_num`` CPUs and ``memory_size`` bytes (before overcommit) from the host.
 
     Returns False, changing nothing, when they do not fit or the host is
-    gone; raises OperationError SYS.1007 for negative amounts.
+    gone; raises OperationError SYS.1007 for negative amounts. ``force``
+    takes them even when they do not fit (a VM found running on the host
+    holds what it holds; the host is then overcommitted).
     """
     _check_amounts(cpu_num, memory_size)
     # Each ratio read once: the event loop may change it while this thread runs.
     cpu_r, memory_r = cpu_ratio(), memory_ratio()
     memory = memory_to_reserve(memory_size, memory_r)
+    fits = [] if force else [fits_condition(cpu_num, memory_size, cpu_ratio_now=cpu_r, memory_ratio_now=memory_r)]
     result = session.execute(
         update(_CAP)
-        .where(_CAP.uuid == host_uuid,
-               fits_condition(cpu_num, memory_size, cpu_ratio_now=cpu_r, memory_ratio_now=memory_r))
+        .where(_CAP.uuid == host_uuid, *fits)
         .values(availableCpu=_CAP.availableCpu - cpu_num, availableMemory=_CAP.availableMemory - memory),
         execution_options={"synchronize_session": False})
     return result.rowcount == 1
@@ -159,3 +162,21 @@ def report_host_capacity(session: Session, host_uuid: str, *, cpu_num: int, cpu_
                             (_CAP.totalPhysicalMemory, total_memory),
                             (_CAP.availablePhysicalMemory, available_physical_memory)))
     return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def recalculate_available_memory(session: Session, ratio: float | None = None) -> int:
+    """Set every host's ``availableMemory`` to ``totalMemory`` less what its VMs
+    take at ``ratio`` (default: the ratio now). Run when the memory ratio
+    changes: reservations made at the old ratio would otherwise be given back
+    at the new one. One UPDATE, so a reservation committed meanwhile is
+    counted (its VM row holds the host in the same transaction). Idempotent;
+    returns the number of hosts changed.
+    """
+    from mn.db.models.vm import VmInstanceVO
+
+    ratio = memory_ratio() if ratio is None else ratio
+    held = (select(func.coalesce(func.sum(func.ceil(VmInstanceVO.memorySize / ratio)), 0))
+            .where(VmInstanceVO.hostUuid == _CAP.uuid).scalar_subquery())
+    new_available = _CAP.totalMemory - held
+    stmt = update(_CAP).where(_CAP.availableMemory != new_available).values(availableMemory=new_available)
+    return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount

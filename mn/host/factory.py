@@ -43,3 +43,13 @@ class HostFactory:
         sets the status.
         """
         raise NotImplementedError
+
+    async def ping(self, node: "ManagementNode", host_uuid: str, management_ip: str) -> str | None:
+        """Ping a Connected host for the host tracker.
+
+        Raise OperationError when it does not answer (the tracker retries and
+        then marks it Disconnected); return why it must be reconnected (an
+        agent out of date), or None when all is well. A host type without an
+        agent (Simulator) always answers.
+        """
+        return None

@@ -32,10 +32,10 @@ from mn.db.models.host import (
     HostVO,
 )
 from mn.errors import ErrorCode, OperationError, SysErrors, error
-from mn.host.capacity import recalculate_total_cpu
+from mn.host.capacity import recalculate_available_memory, recalculate_total_cpu
 from mn.host.cascade import HostCascade
 from mn.host.cluster_extension import HostClusterExtension
-from mn.host.config import CPU_OVERPROVISIONING_RATIO
+from mn.host.config import CPU_OVERPROVISIONING_RATIO, MEMORY_OVERPROVISIONING_RATIO
 from mn.host.factory import HostFactory
 from mn.host.inventory import HostInventory
 from mn.host.messages import (
@@ -59,6 +59,7 @@ from mn.host.messages import (
     ReconnectHostReply,
 )
 from mn.host.simulator import SimulatorHostFactory
+from mn.host.tracker import HostTracker
 from mn.host.state import (
     CONNECTED,
     CONNECTING,
@@ -125,6 +126,9 @@ class HostService(Service):
         self.factories: dict[str, HostFactory] = {}
         self.add_factory(SimulatorHostFactory())
         self._stop_following_ratio: Callable[[], None] | None = None
+        self._stop_following_memory_ratio: Callable[[], None] | None = None
+        #: Pings the hosts this MN owns on the ring.
+        self.tracker = HostTracker(node, self.factories)
 
     # -- what other services plug in ---------------------------------------------------
 
@@ -154,13 +158,26 @@ class HostService(Service):
         if clusters is not None:
             clusters.add_state_extension(HostClusterExtension(self))
         self._stop_following_ratio = CPU_OVERPROVISIONING_RATIO.on_change(self._cpu_ratio_changed)
+        self._stop_following_memory_ratio = MEMORY_OVERPROVISIONING_RATIO.on_change(self._memory_ratio_changed)
         # The ratio may have changed while no MN was running to follow it.
         await self.node.db.run(recalculate_total_cpu)
+        membership = getattr(self.node, "membership", None)
+        if membership is not None:
+            membership.on_node_left(self.tracker.wake)
+            membership.on_node_joined(self.tracker.wake)
+        self.tracker.start()
 
     async def stop(self) -> None:
-        if self._stop_following_ratio is not None:
-            self._stop_following_ratio()
-            self._stop_following_ratio = None
+        await self.tracker.stop()
+        for stop in (self._stop_following_ratio, self._stop_following_memory_ratio):
+            if stop is not None:
+                stop()
+        self._stop_following_ratio = self._stop_following_memory_ratio = None
+
+    async def _memory_ratio_changed(self, old: float, new: float) -> None:
+        # Every MN runs this; the UPDATE is idempotent.
+        changed = await self.node.db.run(lambda s: recalculate_available_memory(s, new))
+        log.info("memory overcommit ratio %s -> %s: availableMemory recalculated on %d hosts", old, new, changed)
 
     async def _cpu_ratio_changed(self, old: int, new: int) -> None:
         # Every MN runs this; the UPDATE is idempotent.

@@ -113,8 +113,9 @@ def reconcile(session: Session, vm_uuid: str, host_uuid: str, state_on_host: str
     if vm.hostUuid is None and current == vm_state.STOPPED:
         # Started behind our back (or a stop we recorded never happened):
         # it holds the host's capacity whether or not it fits.
-        if not reserve_host_capacity(session, host_uuid, vm.cpuNum, vm.memorySize):
-            log.warning("vm %s runs on host %s beyond the host's capacity", vm_uuid, host_uuid)
+        if not reserve_host_capacity(session, host_uuid, vm.cpuNum, vm.memorySize, force=True):
+            log.warning("vm %s runs on host %s, which is not on record", vm_uuid, host_uuid)
+            return current, False
         take_host(session, vm_uuid, host_uuid)
         vm.state = state_on_host
         log.info("vm %s was Stopped but runs on host %s: now %s", vm_uuid, host_uuid, state_on_host)

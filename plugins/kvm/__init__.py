@@ -8,7 +8,7 @@ Ansible (:mod:`plugins.kvm.deploy`). The MN side:
   capacity, bridges, local storage, VM sync);
 * :mod:`plugins.kvm.hypervisor`: the VM operations as agent commands;
 * :mod:`plugins.kvm.agent`: commands to agents and their HTTP callbacks;
-* :mod:`plugins.kvm.tracker`: pings the hosts this MN owns on the ring;
+* the host tracker (:mod:`mn.host.tracker`, core) pings KVM hosts through the factory;
 * :mod:`plugins.kvm.service`: joins the MN through the ``zstack.services``
   entry point, with no edit to the core.
 """

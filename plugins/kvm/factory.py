@@ -27,9 +27,11 @@ from sqlalchemy.orm import Session
 from mn.db.models.host import HostVO, KVMHostVO
 from mn.errors import OperationError, SysErrors
 from mn.host.capacity import capacity_row, report_host_capacity
+from mn.host.config import PING_TIMEOUT
 from mn.host.factory import HostFactory
 from mn.vm.sync import sync_host_vms
 from plugins.kvm import commands as cmds
+from plugins.kvm.config import VM_SYNC_ON_PING
 from plugins.kvm.hypervisor import KVM_HYPERVISOR_TYPE
 
 if TYPE_CHECKING:
@@ -97,10 +99,27 @@ class KvmHostFactory(HostFactory):
         capacity = await self.agents.call(ip, cmds.CAPACITY, {})
         await node.db.run(lambda s: _record_capacity(s, host_uuid, capacity))
         await self._prepare_host(node, host, ip)
-        states = (await self.agents.call(ip, cmds.VM_SYNC, {})).get("states") or {}
-        changed = await sync_host_vms(node, host_uuid, to_vm_states(states))
+        changed = await self.sync_vms(node, host_uuid, ip)
         log.info("kvm host %s (%s) connected: %s CPUs, %s bytes of memory, %d vm(s) synced", host_uuid, ip,
                  capacity.get("cpuNum"), capacity.get("totalMemory"), changed)
+
+    async def ping(self, node: "ManagementNode", host_uuid: str, management_ip: str) -> str | None:
+        """``/host/ping`` for the host tracker; why the host needs reconnecting, if it does."""
+        answer = await self.agents.call_sync(management_ip, cmds.PING,
+                                             {"hostUuid": host_uuid, "managementNodeUuid": node.uuid},
+                                             timeout=PING_TIMEOUT.value)
+        if answer.get("hostUuid") != host_uuid:
+            return f"its agent knows it as {answer.get('hostUuid')}"
+        if answer.get("version") != self.agent_version:
+            return f"its agent is version {answer.get('version')}, this MN ships {self.agent_version}"
+        if VM_SYNC_ON_PING.value:
+            await self.sync_vms(node, host_uuid, management_ip)
+        return None
+
+    async def sync_vms(self, node: "ManagementNode", host_uuid: str, management_ip: str) -> int:
+        """Bring the records of the host's VMs in line with ``/vm/vmsync``."""
+        states = (await self.agents.call(management_ip, cmds.VM_SYNC, {})).get("states") or {}
+        return await sync_host_vms(node, host_uuid, to_vm_states(states))
 
     async def agent_is_current(self, ip: str, host_uuid: str | None = None) -> bool:
         """Whether an agent answers on ``ip`` with the version this MN ships."""

@@ -1,9 +1,9 @@
 """The KVM service: joins KVM hosts to the MN through its extension points.
 
-On start it gives the host service a :class:`~plugins.kvm.factory.KvmHostFactory`,
-the VM service a :class:`~plugins.kvm.hypervisor.KvmHypervisor`, the HTTP
-side the handlers of what agents report, and starts this MN's
-:class:`~plugins.kvm.tracker.HostTracker`. It is declared under the
+On start it gives the host service a :class:`~plugins.kvm.factory.KvmHostFactory`
+(which the host tracker of :mod:`mn.host.tracker` pings hosts through), the
+VM service a :class:`~plugins.kvm.hypervisor.KvmHypervisor`, and the HTTP
+side the handlers of what agents report. It is declared under the
 ``zstack.services`` entry point group, so the core never names it.
 """
 
@@ -22,6 +22,7 @@ from mn.errors import OperationError, SysErrors
 from mn.host.inventory import HostInventory
 from mn.host.messages import APIAddHostEvent, APIUpdateHostEvent, ReconnectHostMsg
 from mn.host.service import find_host, queue_of
+from mn.host.tracker import RECONNECT_TIMEOUT
 from mn.service import Service, handles, intercepts
 from mn.vm.hypervisor import register_hypervisor
 from mn.vm.sync import VmStateChangedOnHostMsg
@@ -30,7 +31,6 @@ from plugins.kvm.agent import AgentClient
 from plugins.kvm.factory import KvmHostFactory
 from plugins.kvm.hypervisor import KVM_HYPERVISOR_TYPE, KvmHypervisor
 from plugins.kvm.messages import SERVICE_ID, APIAddKVMHostMsg, APIUpdateKVMHostMsg
-from plugins.kvm.tracker import RECONNECT_TIMEOUT, HostTracker
 
 if TYPE_CHECKING:
     from mn.node import ManagementNode
@@ -60,7 +60,6 @@ class KvmService(Service):
         super().__init__(node)
         self.agents = AgentClient(node)
         self.factory = KvmHostFactory(self.agents, lambda: default_deployer(node))
-        self.tracker = HostTracker(node, self.agents, self.factory)
         self._background: set[asyncio.Task] = set()
 
     @property
@@ -72,13 +71,8 @@ class KvmService(Service):
         register_hypervisor(KvmHypervisor(self.agents))
         self.node.agent_reports.register(cmds.REPORT_VM_STATE, self.vm_state_reported)
         self.node.agent_reports.register(cmds.RECONNECT_ME, self.reconnect_asked)
-        if self.node.membership is not None:
-            self.node.membership.on_node_left(self.tracker.wake)
-            self.node.membership.on_node_joined(self.tracker.wake)
-        self.tracker.start()
 
     async def stop(self) -> None:
-        await self.tracker.stop()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

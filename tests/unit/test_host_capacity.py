@@ -11,7 +11,8 @@ from mn.cluster.service import ClusterService
 from mn.db.models.host import HostCapacityVO
 from mn.errors import OperationError, SysErrors
 from mn.globalconfig import REGISTRY
-from mn.host.capacity import memory_to_reserve, release_host_capacity, reserve_host_capacity
+from mn.host.capacity import (memory_to_reserve, recalculate_available_memory, release_host_capacity,
+                              reserve_host_capacity)
 from mn.host.config import CPU_OVERPROVISIONING_RATIO, MEMORY_OVERPROVISIONING_RATIO
 from mn.host.messages import APIAddSimulatorHostMsg
 from mn.host.service import HostService
@@ -140,3 +141,32 @@ async def test_the_ratios_have_zstack_names_and_defaults(node):
         await CPU_OVERPROVISIONING_RATIO.update("0")
     assert info.value.error.code == SysErrors.INVALID_ARGUMENT_ERROR.value
     assert CPU_OVERPROVISIONING_RATIO.value == 10
+
+
+async def test_a_forced_reservation_overcommits_a_full_host(node, host):
+    assert await reserve(node, host.uuid, 20, 4 * GIB)
+    assert not await reserve(node, host.uuid, 2, GIB)
+    assert await node.db.run(lambda s: reserve_host_capacity(s, host.uuid, 2, GIB, force=True))
+    assert capacity(node, host.uuid) == (20, -2, 4 * GIB, -GIB)
+
+
+async def test_a_memory_ratio_change_recounts_what_vms_hold(sqlite_url):
+    from tests.support.vm_world import build_world, start_vm_node, stop_vm_node
+    from mn.vm.messages import APICreateVmInstanceMsg, APIStopVmInstanceMsg
+
+    vm_node = await start_vm_node(sqlite_url)
+    try:
+        world = await vm_node.db.run(lambda s: build_world(s, hosts=1, host_memory=8 * GIB, vm_memory=3 * GIB))
+        vm = (await vm_node.intercept_and_call(APICreateVmInstanceMsg(
+            name="vm", instanceOfferingUuid=world.offering, imageUuid=world.image,
+            l3NetworkUuids=[world.l3]))).inventory
+        assert capacity(vm_node, vm.hostUuid)[3] == 5 * GIB
+        await vm_node.db.run(lambda s: recalculate_available_memory(s, 2.0))
+        assert capacity(vm_node, vm.hostUuid)[3] == 8 * GIB - 3 * GIB // 2
+        # Given back at the ratio it is now counted at: nothing leaks.
+        await MEMORY_OVERPROVISIONING_RATIO.update("2")
+        await vm_node.intercept_and_call(APIStopVmInstanceMsg(uuid=vm.uuid))
+        assert capacity(vm_node, vm.hostUuid)[3] == 8 * GIB
+    finally:
+        await MEMORY_OVERPROVISIONING_RATIO.update("1")
+        await stop_vm_node(vm_node)

@@ -24,8 +24,7 @@ from mn.db.models.host import HostVO
 from mn.db.models.vm import VmInstanceVO, VmNicVO
 from mn.errors import OperationError, SysErrors
 from mn.flow import Flow, FlowContext, NoRollbackFlow
-from mn.host.allocator import DEFAULT_STRATEGY, HostAllocationSpec, allocate_host
-from mn.host.capacity import release_host_capacity
+from mn.host.allocator import DEFAULT_STRATEGY, HostAllocationSpec, RecordRefused, allocate_host
 from mn.vm import state as vm_state
 from mn.vm.hypervisor import HypervisorBackend, VmSpec, hypervisor_for
 from mn.vm.nics import give_nic_ip, release_nic_ip
@@ -111,24 +110,23 @@ class VmAllocateHostFlow(Flow):
 
     Used where the VM holds no host before the chain (create, start), so a
     ``hostUuid`` found on the row at rollback is this step's and is given
-    back. (The allocator commits its reservation on its own: an MN dying
-    between that commit and the record leaks that one reservation.)
+    back. The reservation and the record are one transaction: an MN dying
+    at any moment leaves either both or neither, and the rollback of the
+    MN taking over finds what to give back on the VM's row.
     """
 
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
-        host_uuid = await allocate_host(ctx.node, allocation_spec(d))
 
-        def record(session: Session) -> bool:
-            if take_host(session, d["vmUuid"], host_uuid):
-                return True
-            release_host_capacity(session, host_uuid, d["cpuNum"], d["memorySize"])
-            return False
+        def record(session: Session, host_uuid: str) -> bool:
+            return take_host(session, d["vmUuid"], host_uuid)
 
-        if not await run_tx(ctx.node, record):
+        try:
+            host_uuid = await allocate_host(ctx.node, allocation_spec(d), record=record)
+        except RecordRefused:
             raise OperationError.of(SysErrors.OPERATION_ERROR,
-                                    f"vm instance[uuid:{d['vmUuid']}] or host[uuid:{host_uuid}] was deleted "
-                                    f"while the host was allocated")
+                                    f"vm instance[uuid:{d['vmUuid']}] was deleted while a host was "
+                                    "allocated to it") from None
         d["hostUuid"] = host_uuid
 
     async def rollback(self, ctx: FlowContext) -> None:
