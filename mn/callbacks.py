@@ -13,7 +13,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
+from mn.bus import Event
 from mn.errors import OperationError, SysErrors
+
+
+class AgentCallbackArrivedEvent(Event):
+    """A callback arrived at an MN where nobody waits for it: broadcast, so
+    that the MN whose operation waits gets it (an agent whose own MN was
+    unreachable delivers to any MN it knows)."""
+
+    taskUuid: str
+    body: Any = None
 
 
 class CallbackWaiters:
@@ -51,8 +61,15 @@ class CallbackWaiters:
         future.set_result(body)
         return True
 
+    def __contains__(self, task_uuid: str) -> bool:
+        return task_uuid in self._waiting
+
     def __len__(self) -> int:
         return len(self._waiting)
+
+    def on_forwarded(self, event: AgentCallbackArrivedEvent) -> None:
+        """The bus subscriber of :class:`AgentCallbackArrivedEvent`."""
+        self.deliver(event.taskUuid, event.body)
 
 
 #: An agent command handler: the JSON body in, the JSON answer (or None) out.

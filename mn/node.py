@@ -25,7 +25,7 @@ from mn.api.dispatch import ApiDispatcher
 from mn.api.jobs import JobManager
 from mn.api.query import QueryEngine
 from mn.bus import CloudBus
-from mn.callbacks import AgentReports, CallbackWaiters
+from mn.callbacks import AgentCallbackArrivedEvent, AgentReports, CallbackWaiters
 from mn.cascade import CascadeFacade
 from mn.config import Settings
 from mn.db import Database, ensure_database_exists, upgrade
@@ -97,6 +97,7 @@ class ManagementNode:
             self.services[cls.SERVICE_ID] = service
             self.bus.register(cls.SERVICE_ID, service.handle)
         await self.bus.start()
+        self.bus.subscribe(AgentCallbackArrivedEvent, self.callbacks.on_forwarded)
         await self.global_config.start()
         await self.identity.start()
 

@@ -215,7 +215,8 @@ class Agent:
         try:
             return self._delivery.submit(callback.post_with_retries, url, body, headers,
                                          retries=self.config.callback_retries,
-                                         interval=self.config.callback_retry_interval)
+                                         interval=self.config.callback_retry_interval,
+                                         alternatives=lambda: callback.same_path_on(url, self.management_nodes))
         except RuntimeError:  # the pool is shut down: we are exiting
             log.error("agent stopping, cannot POST %s to %s", headers, url)
             return None

@@ -11,8 +11,9 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,38 @@ def post_json(url: str, body: Any, headers: Mapping[str, str] | None = None,
         raise PostError(f"cannot reach {url}: {reason}", retryable=True) from None
 
 
+def same_path_on(url: str, bases: Iterable[str]) -> list[str]:
+    """``url``'s path and query on each other MN of ``bases`` (``http://ip:port``):
+    where a callback can go when its own MN is gone."""
+    parts = urllib.parse.urlsplit(url)
+    tail = urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
+    own = f"{parts.scheme}://{parts.netloc}"
+    return [base.rstrip("/") + tail for base in bases if base.rstrip("/") != own]
+
+
 def post_with_retries(url: str, body: Any, headers: Mapping[str, str] | None = None, *,
                       retries: int = 5, interval: float = 1.0,
-                      sleep: Callable[[float], None] = time.sleep, timeout: float = POST_TIMEOUT) -> bool:
+                      sleep: Callable[[float], None] = time.sleep, timeout: float = POST_TIMEOUT,
+                      alternatives: Callable[[], list[str]] | None = None) -> bool:
     """POST once plus up to ``retries`` more times on connection errors and 5xx,
     waiting ``interval`` seconds before the first retry and doubling it after.
-    True once delivered; False (logged) when given up."""
+    When ``url`` cannot be reached, each of ``alternatives()`` (the same path on
+    the other MNs) is tried before waiting: any MN hands the body to the one
+    that waits for it. True once delivered; False (logged) when given up."""
     wait = interval
     for attempt in range(retries + 1):
         try:
             post_json(url, body, headers, timeout=timeout)
             return True
         except PostError as e:
+            if e.retryable and alternatives is not None:
+                for other in alternatives():
+                    try:
+                        post_json(other, body, headers, timeout=timeout)
+                        log.info("%s unreachable (%s): delivered to %s instead", url, e, other)
+                        return True
+                    except PostError as other_error:
+                        log.debug("alternative %s failed too: %s", other, other_error)
             if not e.retryable or attempt == retries:
                 log.error("giving up POST to %s (headers %s) after %d attempt(s): %s",
                           url, dict(headers or {}), attempt + 1, e)

@@ -184,8 +184,9 @@ class JobManager:
     async def fail_orphans(self) -> int:
         """Fail Processing jobs whose MN is no longer in the membership table."""
         failure = error(SysErrors.MANAGEMENT_NODE_UNAVAILABLE_ERROR,
-                        "the management node running this job stopped before it ended; "
-                        "check the resource's state before retrying")
+                        "the management node running this job stopped before it ended; the nodes "
+                        "that took over its resources finished or rolled back its work: check the "
+                        "resource's state before retrying")
 
         def fail(session):
             live = select(ManagementNodeVO.uuid)

@@ -6,16 +6,40 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 _MYSQL_BACKENDS = ("mysql", "mariadb")
+
+log = logging.getLogger(__name__)
+
+#: MySQL client errors that mean the server cannot be reached or went away:
+#: can't connect (2002, 2003), gone away (2006), lost connection (2013, 2055).
+#: The server rolls back an unfinished transaction when its client is gone.
+_CONNECTION_LOST = frozenset({2002, 2003, 2006, 2013, 2055})
+
+#: Seconds a transaction keeps being retried while the database is unreachable
+#: (a MariaDB restart takes a few seconds; a failover of a cluster longer).
+DEFAULT_OUTAGE_TOLERANCE = 120.0
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database connection is gone (not a SQL error)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _CONNECTION_LOST
 
 
 def _dialect(url: URL) -> str:
@@ -72,8 +96,11 @@ class Database:
     for a connection.
     """
 
-    def __init__(self, url: str, *, threads: int = 8, echo: bool = False):
+    def __init__(self, url: str, *, threads: int = 8, echo: bool = False,
+                 outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE):
         parsed = make_url(url)
+        #: Seconds :meth:`run` retries a transaction whose connection is lost.
+        self.outage_tolerance = outage_tolerance
         self.url = url
         self.dialect = _dialect(parsed)
         self.engine: Engine = _create_engine(parsed, threads, echo)
@@ -99,8 +126,24 @@ class Database:
         return await loop.run_in_executor(self._executor, ctx.run, call)
 
     def _call(self, fn, args, kwargs):
-        with self.session() as session:
-            return fn(session, *args, **kwargs)
+        # A transaction whose connection is lost did not commit (the server
+        # rolls it back), so it runs again once the database is back: a
+        # database restart delays operations instead of failing them halfway
+        # (a rollback that cannot write would leave resources behind). The
+        # one ambiguous case, a connection lost during COMMIT itself, is a
+        # window of microseconds.
+        deadline = time.monotonic() + self.outage_tolerance
+        pause = 0.2
+        while True:
+            try:
+                with self.session() as session:
+                    return fn(session, *args, **kwargs)
+            except DBAPIError as exc:
+                if not connection_lost(exc) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("database connection lost (%s); retrying in %.1fs", exc.orig, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     def close(self) -> None:
         """Wait for running work, then close every connection."""

@@ -7,6 +7,7 @@ import logging
 
 import falcon
 
+from mn.callbacks import AgentCallbackArrivedEvent
 from mn.errors import OperationError
 from mn.node import ManagementNode
 
@@ -34,7 +35,13 @@ class AgentCallback:
         except ValueError:
             raise falcon.HTTPBadRequest(description="the callback body is not JSON") from None
         if not self.node.callbacks.deliver(task_uuid, body):
-            log.info("ignored callback for task %s: nobody waits for it here", task_uuid)
+            # Perhaps another MN waits: its agent could not reach it and came here.
+            try:
+                await self.node.bus.publish(AgentCallbackArrivedEvent(taskUuid=task_uuid, body=body))
+                log.info("callback for task %s: nobody waits here, passed on to the other MNs", task_uuid)
+            except Exception as exc:
+                log.warning("callback for task %s: nobody waits here and it cannot be passed on: %s",
+                            task_uuid, exc)
         resp.status = falcon.HTTP_200
         resp.content_type = falcon.MEDIA_JSON
         resp.text = "{}"

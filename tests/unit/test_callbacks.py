@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from mn.callbacks import CallbackWaiters
+from mn.callbacks import AgentCallbackArrivedEvent, CallbackWaiters
 from mn.errors import OperationError, SysErrors
 
 
@@ -80,3 +80,13 @@ async def test_cancelled_waiter_is_forgotten_and_its_uuid_reusable():
     again = waiters.expect("task-7", timeout=5)
     assert waiters.deliver("task-7", {"again": 1}) is True
     assert await again == {"again": 1}
+
+
+async def test_a_forwarded_callback_reaches_its_waiter_and_is_ignored_elsewhere():
+    waiting, other = CallbackWaiters(), CallbackWaiters()
+    future = waiting.expect("task-8", timeout=5)
+    event = AgentCallbackArrivedEvent(taskUuid="task-8", body={"success": True})
+    other.on_forwarded(event)       # every MN gets the broadcast; only one waits
+    waiting.on_forwarded(event)
+    assert await future == {"success": True}
+    assert "task-8" not in waiting and len(other) == 0

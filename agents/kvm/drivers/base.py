@@ -117,7 +117,8 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def create_empty_volume(self, install_path: str, size: int, backing_file: str | None = None) -> int:
-        """Make a qcow2 of virtual ``size`` bytes at ``install_path``; its actual size."""
+        """Make a qcow2 of virtual ``size`` bytes at ``install_path``; its actual size.
+        An existing file is left as it is (never overwritten)."""
 
     @abc.abstractmethod
     def delete_bits(self, path: str) -> None:

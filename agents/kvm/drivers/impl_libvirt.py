@@ -805,6 +805,9 @@ class LibvirtDriver(Driver):
             raise DriverError(f"cannot create storage directory {storage_path}: {e}") from e
 
     def create_empty_volume(self, install_path: str, size: int, backing_file: str | None = None) -> int:
+        if os.path.exists(install_path):
+            # A retried command, or a data volume attached again: its bits stay.
+            return os.stat(install_path).st_blocks * 512
         try:
             os.makedirs(os.path.dirname(install_path) or ".", exist_ok=True)
         except OSError as e:

@@ -215,8 +215,10 @@ class SimulatedDriver(Driver):
     def create_empty_volume(self, install_path: str, size: int, backing_file: str | None = None) -> int:
         self._check_fail("/localstorage/volume/createempty", install_path)
         with self._lock:
-            self.volumes[install_path] = int(size)
-            self._save()
+            # A retried command, or a data volume attached again: it stays as it is.
+            if install_path not in self.volumes:
+                self.volumes[install_path] = int(size)
+                self._save()
         return EMPTY_QCOW2_ACTUAL_SIZE
 
     def delete_bits(self, path: str) -> None:

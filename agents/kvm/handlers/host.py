@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from agents.kvm.handlers import Route, require
@@ -14,6 +15,8 @@ def connect(agent, cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 def ping(agent, cmd: dict[str, Any]) -> dict[str, Any]:
+    # Who tracks this host now (our MNs add their uuid): tests measure takeovers with it.
+    agent.last_ping = {"managementNodeUuid": cmd.get("managementNodeUuid"), "time": time.time()}
     return {"hostUuid": agent.host_uuid, "sendCommandUrl": agent.send_command_url,
             "version": agent.config.version}
 

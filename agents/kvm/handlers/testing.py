@@ -23,7 +23,13 @@ def set_fail_paths(agent, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"paths": sorted(agent.driver.fail_paths)}
 
 
+def last_ping(agent, cmd: dict[str, Any]) -> dict[str, Any]:
+    """The last ``/host/ping``: which MN sent it (``managementNodeUuid``) and when (epoch seconds)."""
+    return dict(getattr(agent, "last_ping", None) or {"managementNodeUuid": None, "time": None})
+
+
 ROUTES = {
     "/testing/simulated/setvmstate": Route(set_vm_state, sync_only=True, quick=True),
     "/testing/simulated/setfailpaths": Route(set_fail_paths, sync_only=True, quick=True),
+    "/testing/lastping": Route(last_ping, sync_only=True, quick=True),
 }
