@@ -79,3 +79,14 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except (ProcessLookupError, FileNotFoundError):
         return False
+
+
+def start_in_namespace(host, version: str, **settings) -> AgentProcess:
+    """Start a simulated agent on a test bed host (``tests.support.testbed.TestHost``)
+    directly, without Ansible: for tests of many hosts where deployment is not
+    what is tested. Its ``version`` is the MN's agent checksum, so the MN
+    connects it without deploying."""
+    directory = Path(host.host_vars["kvmagent_state_dir"]).parent / "direct"
+    agent = AgentProcess(directory, host=host.ip, port=7070, version=version, **settings)
+    host.exec(str(KVMAGENT), "start", "--daemon", "--config", str(agent.config_file), timeout=60)
+    return agent
