@@ -278,6 +278,9 @@ def test_local_storage(driver, storage):
     assert 0 < actual < MiB
     info = json.loads(sh("qemu-img", "info", "--output=json", base).stdout)
     assert info["format"] == "qcow2" and info["virtual-size"] == 64 * MiB
+    # Made again (a retry, a volume attached again): the file is left as it is.
+    driver.create_empty_volume(base, 128 * MiB, None)
+    assert json.loads(sh("qemu-img", "info", "--output=json", base).stdout)["virtual-size"] == 64 * MiB
 
     child = os.path.join(ps, "rootVolumes", "acct-a", "vol-bbbb", "bbbb.qcow2")
     driver.create_empty_volume(child, 0, base)

@@ -201,3 +201,9 @@ def test_drivers_are_loaded_by_name_without_libvirt(config, tmp_path):
             "print(sorted(m for m in sys.modules if 'libvirt' in m))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_existing_volume_is_never_made_again(driver):
+    driver.create_empty_volume("/ps/vol-2.qcow2", 1 * 2**30)
+    driver.create_empty_volume("/ps/vol-2.qcow2", 5 * 2**30)  # a retry, or attached again
+    assert driver.volumes["/ps/vol-2.qcow2"] == 1 * 2**30
