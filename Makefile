@@ -7,7 +7,7 @@ VAR_DIR ?= var
 # pytest arguments, e.g. `make test ARGS="-k bus -x"`
 ARGS ?=
 
-.PHONY: run test test-unit test-integration bench cluster clean testbed testbed-clean
+.PHONY: run test test-unit test-integration bench cluster cluster-stop clean testbed testbed-clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/api_read.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/report.py --command "make bench VMS=$(VMS)"
+
+## cluster: MNS management nodes on this machine (ports 8081, 8082, ...) on the
+# local MariaDB (database zstack_cluster) and RabbitMQ, e.g. `make cluster MNS=3`;
+# CLUSTER_DB_URL / CLUSTER_BUS_URL point them elsewhere. `make cluster-stop` stops them.
+MNS ?= 3
+CLUSTER_DIR = $(VAR_DIR)/cluster
+cluster: $(STAMP)
+	$(BIN)/python tools/cluster.py up --mns $(MNS) --var-dir $(CLUSTER_DIR) \
+		$(if $(CLUSTER_DB_URL),--db-url '$(CLUSTER_DB_URL)') $(if $(CLUSTER_BUS_URL),--bus-url '$(CLUSTER_BUS_URL)')
+
+cluster-stop: $(STAMP)
+	$(BIN)/python tools/cluster.py down --var-dir $(CLUSTER_DIR)
 
 ## testbed: KVM "hosts" as network namespaces with sshd (needs root), e.g.
 # `make testbed HOSTS=3 LIBVIRT_HOST=1`; see tests/support/testbed.py
