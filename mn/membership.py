@@ -131,6 +131,7 @@ class Membership:
         """One heartbeat: stamp, read, detect, fence, rebuild the ring."""
         if self._stopped:
             return
+        started = time.monotonic()
         try:
             alive, rows = await self.db.run(self._beat_and_read)
         except Exception as exc:
@@ -139,6 +140,10 @@ class Membership:
             log.warning("heartbeat failed: %s", exc)
             self._observed.clear()
             return
+        if time.monotonic() - started > self.interval:
+            # The database kept us waiting (an outage the engine rode out):
+            # peers were as blind as we were, so measure them afresh.
+            self._observed.clear()
         if not alive:
             log.error("management node %s was fenced by its peers; stopping", self.node_uuid)
             self._stopped = True
