@@ -16,9 +16,12 @@ GIB = 1 << 30
 
 
 def build_kvm_world(api: ZStackClient, prefix: str, *, storage_path: str, physical_interface: str = "eth0",
-                    image_size: int = 64 * MIB, vm_memory: int = 64 * MIB) -> dict:
+                    image_size: int = 64 * MIB, vm_memory: int = 64 * MIB,
+                    ip_range: tuple[str, str, str, str] = ("192.168.100.10", "192.168.100.200", "255.255.255.0",
+                                                           "192.168.100.1")) -> dict:
     """Zone, KVM cluster, a LocalStorage at ``storage_path``, backup storage,
-    an image, offerings and a NoVlan L3 network on ``physical_interface``."""
+    an image, offerings and a NoVlan L3 network on ``physical_interface`` with
+    one IP range ``(first, last, netmask, gateway)``."""
     zone = api.create("/zones", {"name": f"{prefix}-zone"})["uuid"]
     cluster = api.create("/clusters", {"zoneUuid": zone, "name": f"{prefix}-cluster",
                                        "hypervisorType": "KVM"})["uuid"]
@@ -38,9 +41,9 @@ def build_kvm_world(api: ZStackClient, prefix: str, *, storage_path: str, physic
                                              "physicalInterface": physical_interface})["uuid"]
     api.call("POST", f"/l2-networks/{l2}/clusters/{cluster}", json={"params": {}})
     l3 = api.create("/l3-networks", {"name": f"{prefix}-l3", "l2NetworkUuid": l2})["uuid"]
-    api.create(f"/l3-networks/{l3}/ip-ranges", {"name": f"{prefix}-range", "startIp": "192.168.100.10",
-                                                 "endIp": "192.168.100.200", "netmask": "255.255.255.0",
-                                                 "gateway": "192.168.100.1"})
+    first, last, netmask, gateway = ip_range
+    api.create(f"/l3-networks/{l3}/ip-ranges", {"name": f"{prefix}-range", "startIp": first, "endIp": last,
+                                                 "netmask": netmask, "gateway": gateway})
     return dict(zone=zone, cluster=cluster, ps=ps, bs=bs, image=image, offering=offering, disk=disk, l2=l2, l3=l3)
 
 
