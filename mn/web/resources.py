@@ -19,6 +19,14 @@ CALLBACK_PATH = "/zstack/asyncrest/callback"
 SEND_COMMAND_PATH = "/zstack/asyncrest/sendcommand"
 
 
+async def _json_body(req, what: str):
+    raw = await req.stream.read()
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise falcon.HTTPBadRequest(description=f"the {what} body is not JSON") from None
+
+
 class AgentCallback:
     """``POST /zstack/asyncrest/callback``: an agent's result for a task."""
 
@@ -29,11 +37,7 @@ class AgentCallback:
         task_uuid = req.get_header("taskuuid")
         if not task_uuid:
             raise falcon.HTTPBadRequest(description="the callback has no taskuuid header")
-        raw = await req.stream.read()
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            raise falcon.HTTPBadRequest(description="the callback body is not JSON") from None
+        body = await _json_body(req, "callback")
         if not self.node.callbacks.deliver(task_uuid, body):
             # Perhaps another MN waits: its agent could not reach it and came here.
             try:
@@ -58,11 +62,7 @@ class AgentCommand:
         command_path = req.get_header("commandpath")
         if not command_path:
             raise falcon.HTTPBadRequest(description="the command has no commandpath header")
-        raw = await req.stream.read()
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            raise falcon.HTTPBadRequest(description="the command body is not JSON") from None
+        body = await _json_body(req, "command")
         if not isinstance(body, dict):
             raise falcon.HTTPBadRequest(description="the command body is not a JSON object")
         try:

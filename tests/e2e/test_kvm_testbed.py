@@ -25,8 +25,8 @@ import pytest
 from plugins.kvm.deploy import AGENTS_DIR, source_checksum
 from tests.support.api_client import ZStackClient
 from tests.support.cluster import MNProcess
-from tests.support.kvm_world import (add_kvm_host, build_kvm_world, create_vm, host_status, set_global_config,
-                                     vm_state, wait_for)
+from tests.support.kvm_world import (add_kvm_host, admin_client, build_kvm_world, create_vm, host_status, vm_state,
+                                     wait_for)
 from tests.support.testbed import Testbed, require_testbed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -69,11 +69,8 @@ def mn(bed, agent_source, tmp_path_factory, mariadb_url, amqp_url):
 
 @pytest.fixture(scope="module")
 def api(mn):
-    client = ZStackClient(mn.url, timeout=60)
-    client.login()
-    set_global_config(client, "host", "ping.interval", PING_INTERVAL)
-    set_global_config(client, "host", "ping.maxFailure", 2)
-    set_global_config(client, "kvm", "vm.gracefulStopTimeout", 3)
+    client = admin_client(mn.url, {("host", "ping.interval"): PING_INTERVAL, ("host", "ping.maxFailure"): 2,
+                           ("kvm", "vm.gracefulStopTimeout"): 3})
     yield client
     client.close()
 

@@ -18,11 +18,11 @@ import time
 import pytest
 
 from plugins.kvm.deploy import AGENTS_DIR, source_checksum
-from tests.support.api_client import ApiError, ZStackClient
+from tests.support.api_client import ApiError
 from tests.support.cluster import MNProcess
 from tests.support.kvm_agent import AgentProcess, free_port
-from tests.support.kvm_world import (add_kvm_host, build_kvm_world, create_vm, host_status, set_global_config,
-                                     vm_state, wait_for)
+from tests.support.kvm_world import (add_kvm_host, admin_client, build_kvm_world, create_vm, host_status,
+                                     set_global_config, vm_state, wait_for)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,11 +46,8 @@ def mn(tmp_path_factory, mariadb_url, amqp_url, agent_port):
 
 @pytest.fixture(scope="module")
 def api(mn):
-    client = ZStackClient(mn.url, timeout=60)
-    client.login()
-    set_global_config(client, "host", "ping.interval", PING_INTERVAL)
-    set_global_config(client, "host", "ping.maxFailure", 2)
-    set_global_config(client, "host", "ping.sleepPeriodAfterFailure", 1)
+    client = admin_client(mn.url, {("host", "ping.interval"): PING_INTERVAL, ("host", "ping.maxFailure"): 2,
+                           ("host", "ping.sleepPeriodAfterFailure"): 1})
     yield client
     client.close()
 

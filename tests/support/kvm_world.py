@@ -81,3 +81,12 @@ def host_status(api: ZStackClient, host_uuid: str) -> str:
 
 def vm_state(api: ZStackClient, vm_uuid: str) -> str:
     return api.query("/vm-instances", f"uuid={vm_uuid}")["inventories"][0]["state"]
+
+
+def admin_client(url: str, configs: dict[tuple[str, str], object] | None = None) -> ZStackClient:
+    """A logged-in admin client, with global configs set first."""
+    client = ZStackClient(url, timeout=60)
+    client.login()
+    for (category, name), value in (configs or {}).items():
+        set_global_config(client, category, name, value)
+    return client
