@@ -142,30 +142,28 @@ class GCManager:
                      name: str | None = None, delay: float | None = None) -> str:
         """Store a job and return its uuid; it first runs after ``delay`` seconds
         (default: the runner's RETRY_INTERVAL, since the caller has just failed)."""
-        self.register(runner_cls)
-        if not isinstance(context, dict):
-            raise _invalid(f"a GC job context must be a dict, not {type(context).__name__}")
-        try:
-            context_json = json.dumps(context)
-        except (TypeError, ValueError) as exc:
-            raise _invalid(f"the context of a {runner_cls.__name__} job is not JSON: {exc}") from None
-        name = name or runner_cls.NAME or runner_cls.__name__
-        if len(name) > 255:
-            raise _invalid("a GC job name has at most 255 characters")
-        delay = runner_cls.RETRY_INTERVAL if delay is None else delay
-        if delay < 0:
-            raise _invalid(f"a GC job delay cannot be negative ({delay})")
-        now = utcnow()
-        job = GarbageCollectorVO(
-            uuid=new_uuid(), name=name, runnerClass=runner_name(runner_cls), context=context_json,
-            status=_IDLE, retries=0, nextRunDate=now + timedelta(seconds=delay), createDate=now,
-            lastOpDate=now, type=(GarbageCollectorType.EventBased if runner_cls.TRIGGER_EVENTS
-                                  else GarbageCollectorType.TimeBased).value)
+        job = self.new_job(runner_cls, context, name=name, delay=delay)
         await self.node.db.run(lambda session: session.add(job))
-        log.debug("gc: job %s (%s) submitted", job.uuid, name)
-        if delay == 0 and self._owns(job.uuid):
+        log.debug("gc: job %s (%s) submitted", job.uuid, job.name)
+        if job.nextRunDate <= job.createDate and self._owns(job.uuid):
             self._spawn(job.uuid)
         return job.uuid
+
+    def submit_in_session(self, session, runner_cls: type[GarbageCollector], context: dict[str, Any], *,
+                          name: str | None = None, delay: float = 0.0) -> str:
+        """Store a job in the caller's transaction: it exists exactly when what
+        the caller changes is committed (a deleted row and the cleanup of what
+        it stood for). It runs from the next tick on; returns its uuid."""
+        job = self.new_job(runner_cls, context, name=name, delay=delay)
+        session.add(job)
+        return job.uuid
+
+    def new_job(self, runner_cls: type[GarbageCollector], context: dict[str, Any], *,
+                name: str | None = None, delay: float | None = None) -> GarbageCollectorVO:
+        """A checked, unsaved job row."""
+        self.register(runner_cls)
+        return job_row(runner_cls, context, name=name, delay=delay)
+
 
     async def tick(self) -> int:
         """One timer pass; returns how many jobs it started."""
@@ -353,3 +351,28 @@ class GCManager:
             log.warning("gc: job %s was taken from this node while it ran", uuid)
         elif failure is not None and delay == 0:
             self._wake.set()
+
+
+def job_row(runner_cls: type[GarbageCollector], context: dict[str, Any], *, name: str | None = None,
+            delay: float | None = None) -> GarbageCollectorVO:
+    """An unsaved job row; code that has a session but no MN at hand adds it to
+    its transaction (the runner class must be registered by its service at start,
+    for its trigger events to be watched)."""
+    if not isinstance(context, dict):
+        raise _invalid(f"a GC job context must be a dict, not {type(context).__name__}")
+    try:
+        context_json = json.dumps(context)
+    except (TypeError, ValueError) as exc:
+        raise _invalid(f"the context of a {runner_cls.__name__} job is not JSON: {exc}") from None
+    name = name or runner_cls.NAME or runner_cls.__name__
+    if len(name) > 255:
+        raise _invalid("a GC job name has at most 255 characters")
+    delay = runner_cls.RETRY_INTERVAL if delay is None else delay
+    if delay < 0:
+        raise _invalid(f"a GC job delay cannot be negative ({delay})")
+    now = utcnow()
+    return GarbageCollectorVO(
+        uuid=new_uuid(), name=name, runnerClass=runner_name(runner_cls), context=context_json,
+        status=_IDLE, retries=0, nextRunDate=now + timedelta(seconds=delay), createDate=now,
+        lastOpDate=now, type=(GarbageCollectorType.EventBased if runner_cls.TRIGGER_EVENTS
+                              else GarbageCollectorType.TimeBased).value)

@@ -98,6 +98,15 @@ class HypervisorBackend:
     """
 
     hypervisor_type: ClassVar[str]
+    #: Whether the volumes of this hypervisor's hosts are files there, to be
+    #: deleted when the volume is (the Simulator keeps none).
+    keeps_volume_bits: ClassVar[bool] = False
+
+    async def delete_volume_bits(self, node: "ManagementNode", host_uuid: str, install_path: str,
+                                 storage_path: str) -> None:
+        """Delete a volume's file on the host; a missing file is fine. Raise
+        OperationError when the host cannot do it now (it is retried)."""
+        return None
 
     async def create_vm(self, node: "ManagementNode", vm: VmSpec) -> None:
         raise NotImplementedError

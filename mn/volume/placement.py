@@ -26,6 +26,7 @@ from mn.storage.primary.capacity import (
     storage_type,
 )
 from mn.vm.records import forget
+from mn.volume.bits import queue_bits_deletion
 
 VOLUME_RESOURCE_TYPE = VolumeVO.__tablename__
 
@@ -77,7 +78,9 @@ def place_on_candidates(session: Session, volume: VolumeVO, cluster_uuid: str, h
 
 
 def unplace_volume(session: Session, volume_uuid: str) -> bool:
-    """Take the volume off its primary storage and give its capacity back.
+    """Take the volume off its primary storage and give its capacity back; the
+    deletion of its file on its host, if it has one, is queued in the same
+    transaction (:mod:`mn.volume.bits`).
 
     Conditional on the volume still being there, so a second call changes
     nothing. Returns whether capacity was given back.
@@ -87,11 +90,14 @@ def unplace_volume(session: Session, volume_uuid: str) -> bool:
     if row is None or row.primaryStorageUuid is None:
         return False
     ps_uuid, size = row
+    volume = session.get(VolumeVO, volume_uuid)
     result = session.execute(
         update(VolumeVO).where(VolumeVO.uuid == volume_uuid, VolumeVO.primaryStorageUuid == ps_uuid)
         .values(primaryStorageUuid=None), execution_options={"synchronize_session": False})
     if result.rowcount != 1:
         return False
+    # Before the release: it removes the LocalStorage record naming the host.
+    queue_bits_deletion(session, volume, ps_uuid)
     release_primary_storage_capacity(session, ps_uuid, size, resource_uuid=volume_uuid)
     return True
 

@@ -32,6 +32,7 @@ class KvmHypervisor(HypervisorBackend):
     """The VM service's view of KVM hosts."""
 
     hypervisor_type = KVM_HYPERVISOR_TYPE
+    keeps_volume_bits = True
 
     def __init__(self, agents: "AgentClient"):
         self.agents = agents
@@ -104,6 +105,10 @@ class KvmHypervisor(HypervisorBackend):
 
     async def destroy_vm(self, node, vm):
         await self._call(node, "destroy", vm, cmds.DESTROY_VM, {"uuid": vm.uuid})
+
+    async def delete_volume_bits(self, node, host_uuid, install_path, storage_path):
+        await self.agents.call(await self._host_ip(node, host_uuid), cmds.DELETE_BITS,
+                               {"hostUuid": host_uuid, "path": install_path, "storagePath": storage_path})
 
     async def migrate_vm(self, node, vm, dest_host_uuid):
         raise OperationError.of(SysErrors.UNIMPLEMENTED_OPERATION_ERROR,

@@ -150,6 +150,14 @@ def test_a_real_vm_runs_on_the_libvirt_host(api, world, hosts, bed):
     api.call("DELETE", f"/vm-instances/{vm['uuid']}", params={"deleteMode": "Permissive"}, poll_timeout=120)
     assert vm_state(api, vm["uuid"]) == "Destroyed"
     assert domain_state(bed, vm["uuid"]) == "undefined"
+    assert Path(root["installPath"]).is_file()  # a Destroyed VM can be recovered
+
+    # Expunged: the files go from the host (a GC job queued with the rows' deletion).
+    api.action(f"/vm-instances/{vm['uuid']}/actions", "expungeVmInstance", poll_timeout=120)
+    wait_for("the root volume's file deleted", lambda: not Path(root["installPath"]).exists(), 30)
+    api.call("DELETE", f"/volumes/{volume['uuid']}", params={"deleteMode": "Permissive"})
+    api.action(f"/volumes/{volume['uuid']}/actions", "expungeDataVolume")
+    wait_for("the data volume's file deleted", lambda: not Path(attached["installPath"]).exists(), 30)
 
 
 def test_a_domain_stopped_behind_our_back_is_seen_stopped(api, world, hosts, bed):
