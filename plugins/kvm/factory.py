@@ -29,6 +29,7 @@ from mn.errors import OperationError, SysErrors
 from mn.host.capacity import capacity_row, report_host_capacity
 from mn.host.config import PING_TIMEOUT
 from mn.host.factory import HostFactory
+from mn.storage.primary.local import set_host_disk
 from mn.vm.sync import sync_host_vms
 from plugins.kvm import commands as cmds
 from plugins.kvm.config import VM_SYNC_ON_PING
@@ -148,8 +149,12 @@ class KvmHostFactory(HostFactory):
         for bridge in bridges:
             await self.agents.call(ip, bridge.path, bridge.command())
         for ps_uuid, path in await node.db.run(cmds.local_storage_paths, cluster_uuid):
-            await self.agents.call(ip, cmds.LOCAL_STORAGE_INIT,
-                                   {"hostUuid": host["uuid"], "storagePath": path, "path": path, "uuid": ps_uuid})
+            disk = await self.agents.call(ip, cmds.LOCAL_STORAGE_INIT,
+                                          {"hostUuid": host["uuid"], "storagePath": path, "path": path,
+                                           "uuid": ps_uuid})
+            # The host's share of the LocalStorage is its real disk.
+            await node.db.run(set_host_disk, ps_uuid, host["uuid"], int(disk.get("totalCapacity") or 0),
+                              int(disk.get("availableCapacity") or 0))
 
 
 def to_vm_states(agent_states: dict[str, str]) -> dict[str, str]:

@@ -68,8 +68,13 @@ def agents(tmp_path_factory, agent_port):
 
 
 @pytest.fixture(scope="module")
-def world(api, tmp_path_factory):
-    return build_kvm_world(api, "kvm", storage_path=str(tmp_path_factory.mktemp("local-storage")))
+def storage_path(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("local-storage"))
+
+
+@pytest.fixture(scope="module")
+def world(api, storage_path):
+    return build_kvm_world(api, "kvm", storage_path=storage_path)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,7 @@ def host(api, uuid) -> dict:
     return api.query("/hosts", f"uuid={uuid}")["inventories"][0]
 
 
-def test_added_hosts_are_connected_with_the_machines_capacity(api, hosts, agents):
+def test_added_hosts_are_connected_with_the_machines_capacity(api, world, hosts, agents, storage_path):
     quick, _ = agents
     capacity = quick.post("/host/capacity")
     for added in hosts:
@@ -94,6 +99,10 @@ def test_added_hosts_are_connected_with_the_machines_capacity(api, hosts, agents
         assert shown["cpuNum"] == capacity["cpuNum"] == os.cpu_count()
         assert shown["totalMemoryCapacity"] == capacity["totalMemory"] > 0
         assert shown["availableMemoryCapacity"] == capacity["totalMemory"]
+    # Each host's share of the LocalStorage is its real disk (both hosts are on this one).
+    disk = os.statvfs(storage_path)
+    ps = api.query("/primary-storage", f"uuid={world['ps']}")["inventories"][0]
+    assert ps["totalCapacity"] == 2 * disk.f_blocks * disk.f_frsize
     # The agent knows its host and where to report.
     ping = quick.post("/host/ping", {"hostUuid": hosts[0]["uuid"]})
     assert ping["hostUuid"] == hosts[0]["uuid"] and ping["sendCommandUrl"].endswith("/zstack/asyncrest/sendcommand")

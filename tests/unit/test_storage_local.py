@@ -25,6 +25,8 @@ from mn.storage.primary.local import (
     TIB,
     ensure_local_storage_refs,
     recalculate_local_storage_capacity,
+    remove_host_share,
+    set_host_disk,
 )
 from mn.storage.primary.messages import (
     APIAddLocalPrimaryStorageMsg,
@@ -236,3 +238,27 @@ async def test_deleting_a_cluster_or_zone_removes_the_shares(node, zone):
     with node.db.session() as s:
         assert s.scalars(select(LocalStorageHostRefVO)).all() == []
         assert s.get(PrimaryStorageCapacityVO, ps.uuid) is None
+
+
+async def test_a_measured_disk_resizes_the_share_and_keeps_what_volumes_hold(node, zone):
+    cluster = await create_cluster(node, zone.uuid)
+    h1, h2 = [await add_host(node, cluster.uuid, f"h{i}") for i in range(2)]
+    ps = await add_local(node, zone.uuid)
+    await attach(node, ps.uuid, cluster.uuid)
+    await node.db.run(reserve_primary_storage_capacity, ps.uuid, 10 * GIB, h1.uuid, resource_uuid="b" * 32)
+
+    assert await node.db.run(set_host_disk, ps.uuid, h1.uuid, 100 * GIB, 80 * GIB)
+    assert shares(node, ps.uuid) == {h1.uuid: (100 * GIB, 90 * GIB), h2.uuid: (TIB, TIB)}
+    assert capacity(node, ps.uuid) == (TIB + 100 * GIB, TIB + 90 * GIB)
+    # Measured again, unchanged: nothing moves.
+    assert await node.db.run(set_host_disk, ps.uuid, h1.uuid, 100 * GIB, 80 * GIB)
+    assert capacity(node, ps.uuid) == (TIB + 100 * GIB, TIB + 90 * GIB)
+
+    # A host without a share yet gets one of its measured size.
+    await node.db.run(remove_host_share, ps.uuid, h2.uuid)
+    assert await node.db.run(set_host_disk, ps.uuid, h2.uuid, 50 * GIB, 50 * GIB)
+    assert shares(node, ps.uuid)[h2.uuid] == (50 * GIB, 50 * GIB)
+    assert capacity(node, ps.uuid) == (150 * GIB, 140 * GIB)
+    with node.db.session() as s:
+        share = s.get(LocalStorageHostRefVO, (h1.uuid, ps.uuid))
+        assert share.availablePhysicalCapacity == 80 * GIB

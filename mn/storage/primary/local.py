@@ -136,6 +136,38 @@ def add_host_share(session: Session, ps_uuid: str, host_uuid: str, *, capacity: 
     return True
 
 
+def set_host_disk(session: Session, ps_uuid: str, host_uuid: str, total: int, available_physical: int) -> bool:
+    """Make the host's share of the LocalStorage the disk its agent measured:
+    ``total`` bytes, of which ``available_physical`` are free on the file system.
+
+    What volumes on the host hold stays held: the available capacity moves by
+    as much as the total. A host without a share gets one. False if the
+    storage is gone.
+    """
+    if total < 0 or available_physical < 0:
+        raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
+                                f"a host's local disk cannot be {total} bytes with {available_physical} free")
+    # A new share starts at ``total``; an existing one is resized below.
+    if not add_host_share(session, ps_uuid, host_uuid, capacity=total) and not lock_capacity(session, ps_uuid):
+        return False
+    share = LocalStorageHostRefVO
+    row = session.execute(select(*(getattr(share, name) for name in _SUMMED))
+                          .where(share.hostUuid == host_uuid, share.primaryStorageUuid == ps_uuid)).first()
+    if row is None:
+        return False
+    before = dict(row._mapping)
+    after = {"totalCapacity": total,
+             "availableCapacity": before["availableCapacity"] + total - before["totalCapacity"],
+             "totalPhysicalCapacity": total, "availablePhysicalCapacity": available_physical,
+             "systemUsedCapacity": before["systemUsedCapacity"] or 0}
+    deltas = {name: after[name] - (before[name] or 0) for name in after}
+    if any(deltas.values()):
+        session.execute(update(share).where(share.hostUuid == host_uuid, share.primaryStorageUuid == ps_uuid)
+                        .values(**after), execution_options=_NO_SYNC)
+        _add_to_storage(session, ps_uuid, deltas, sign=1)
+    return True
+
+
 def remove_host_share(session: Session, ps_uuid: str, host_uuid: str) -> bool:
     """Take the host's share (and the records of what it held) out of the LocalStorage.
 
