@@ -150,6 +150,15 @@ def test_a_vm_stopped_behind_our_back_is_seen_stopped(api, world, hosts, agents)
     assert before["availableMemoryCapacity"] == before["totalMemoryCapacity"]
 
 
+def test_a_never_stop_vm_stopped_behind_our_back_is_started_again(api, world, hosts, agents):
+    quick, _ = agents
+    vm = create_vm(api, world, "vm-never-stop", hostUuid=hosts[0]["uuid"], system_tags=["ha::NeverStop"])
+    quick.post("/testing/simulated/setvmstate", {"vmUuid": vm["uuid"], "state": "Shutdown"})
+    wait_for("the VM running again on its host", lambda: agent_vms(quick).get(vm["uuid"]) == "Running", 20)
+    wait_for("the VM Running again", lambda: vm_state(api, vm["uuid"]) == "Running", 10)
+    api.call("DELETE", f"/vm-instances/{vm['uuid']}", params={"deleteMode": "Permissive"})
+
+
 def test_a_killed_agent_disconnects_the_host_until_it_is_back(api, world, hosts, agents):
     quick, _ = agents
     vm = create_vm(api, world, "vm-survivor", hostUuid=hosts[0]["uuid"])

@@ -54,9 +54,10 @@ def add_kvm_host(api: ZStackClient, world: dict, name: str, ip: str, *, username
                       poll_timeout=timeout)
 
 
-def create_vm(api: ZStackClient, world: dict, name: str, **params) -> dict:
-    return api.create("/vm-instances", {"name": name, "instanceOfferingUuid": world["offering"],
-                                        "imageUuid": world["image"], "l3NetworkUuids": [world["l3"]], **params})
+def create_vm(api: ZStackClient, world: dict, name: str, system_tags: list[str] | None = None, **params) -> dict:
+    body = {"params": {"name": name, "instanceOfferingUuid": world["offering"], "imageUuid": world["image"],
+                       "l3NetworkUuids": [world["l3"]], **params}, "systemTags": system_tags or []}
+    return api.call("POST", "/vm-instances", json=body)["inventory"]
 
 
 def set_global_config(api: ZStackClient, category: str, name: str, value) -> None:
