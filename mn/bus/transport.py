@@ -164,7 +164,7 @@ class KombuTransport:
             thread.start()
             self._threads.append(thread)
         if not self._consuming.wait(timeout):
-            raise ConnectionError(f"could not reach the message bus at {self.url} in {timeout:g}s")
+            raise ConnectionError(f"could not reach the message bus at {_safe_url(self.url)} in {timeout:g}s")
 
     def stop(self, delete_inbox: bool = False) -> None:
         self._stopping.set()
