@@ -1,6 +1,7 @@
 """Query latency over a large MariaDB: QueryVmInstance with nested conditions.
 
 Run: python benchmarks/query.py [--db-server mysql+pymysql://root@127.0.0.1/] [--vms N] [--runs N]
+     python benchmarks/query.py --keep ...; then --database <kept name> measures again without seeding
 
 Issue 8: "Queries: 100,000 VMs (with NICs and volumes) in MariaDB;
 QueryVmInstance with two conditions and one nested condition, page of 100
@@ -15,17 +16,19 @@ runs it (``QueryEngine.query(msg)`` over ``node.db``), as admin:
 
 * **page**: ``state=Running``, ``hostUuid=<host 3>``, nested
   ``vmNics.l3Network.name=<l3 3>``; ``limit 100``, ``replyWithCount``,
-  ``sortBy createDate desc`` (about 0.9 % of the VMs match);
+  ``sortBy createDate desc`` (1 % of the VMs match: 1,000 of 100,000);
 * **count**: ``count=true`` with no condition (all VMs).
 
 Figures go to stdout and to benchmarks/results/query.json; the database is
-dropped at the end. Nothing is asserted on time.
+dropped at the end (``--keep`` keeps it; ``--database`` reuses a kept one,
+migrated to the newest schema first, and keeps it). Nothing is asserted on time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import json
 import os
@@ -149,17 +152,49 @@ def seed_vms(db: Database, count: int, hosts: list[str], l3s: list, world) -> No
             conn.execute(text(f"ANALYZE TABLE `{table}`"))
 
 
-async def measure(engine: QueryEngine, make_msg, runs: int, warmup: int) -> tuple[list[float], object]:
+class FullCollections:
+    """Pauses of Python's full (generation 2) garbage collections while measuring.
+
+    A full collection walks every object of the process (about 60 ms here
+    for ~120,000 objects); a query it lands on takes that much longer,
+    which is what the worst samples are made of.
+    """
+
+    def __init__(self):
+        self.pauses: list[float] = []
+        self._began = 0.0
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._began) * 1000)
+
+    def summary(self) -> dict:
+        return {"full_gcs": len(self.pauses), "full_gc_max_ms": round(max(self.pauses, default=0.0), 1)}
+
+
+async def measure(engine: QueryEngine, make_msg, runs: int, warmup: int) -> tuple[list[float], object, dict]:
     reply = None
     for _ in range(warmup):
         reply = await engine.query(make_msg())
     samples = []
-    for _ in range(runs):
-        msg = make_msg()  # building the message is part of what the API does per request
-        begin = time.perf_counter()
-        reply = await engine.query(msg)
-        samples.append((time.perf_counter() - begin) * 1000)
-    return samples, reply
+    with FullCollections() as collections:
+        for _ in range(runs):
+            msg = make_msg()  # building the message is part of what the API does per request
+            begin = time.perf_counter()
+            reply = await engine.query(msg)
+            samples.append((time.perf_counter() - begin) * 1000)
+    return samples, reply, collections.summary()
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -172,9 +207,20 @@ def summary(samples: list[float]) -> dict:
             "mean_ms": round(statistics.fmean(samples), 2)}
 
 
-async def run_queries(db: Database, hosts: list[str], l3s: list, runs: int, warmup: int) -> dict:
+def query_targets(db: Database) -> tuple[str, str, int]:
+    """The page query's host and L3 name (host 3 and L3 3 of :func:`build_parents`), and the VM count.
+
+    Read back from the VMs (VM i has ``internalId`` i + 1 and last ran on
+    host (i // 10) % 10), so a kept database can be measured again.
+    """
+    with db.engine.connect() as conn:
+        host = conn.execute(text("SELECT lastHostUuid FROM VmInstanceVO WHERE internalId = 31")).scalar_one()
+        vms = conn.execute(text("SELECT COUNT(*) FROM VmInstanceVO")).scalar_one()
+    return host, "l3-3", vms
+
+
+async def run_queries(db: Database, host: str, l3_name: str, runs: int, warmup: int) -> dict:
     engine = QueryEngine(BenchNode(db))
-    host, l3_name = hosts[3], l3s[3][1]
 
     def page_msg():
         return APIQueryVmInstanceMsg(
@@ -186,10 +232,11 @@ async def run_queries(db: Database, hosts: list[str], l3s: list, runs: int, warm
     def count_msg():
         return APIQueryVmInstanceMsg(count=True)
 
-    page, page_reply = await measure(engine, page_msg, runs, warmup)
-    count, count_reply = await measure(engine, count_msg, runs, warmup)
-    return {"page": {**summary(page), "total": page_reply.total, "returned": len(page_reply.inventories)},
-            "count_all": {**summary(count), "total": count_reply.total}}
+    page, page_reply, page_gc = await measure(engine, page_msg, runs, warmup)
+    count, count_reply, count_gc = await measure(engine, count_msg, runs, warmup)
+    return {"page": {**summary(page), **page_gc, "total": page_reply.total,
+                     "returned": len(page_reply.inventories)},
+            "count_all": {**summary(count), **count_gc, "total": count_reply.total}}
 
 
 def drop_database(server, name: str) -> None:
@@ -208,27 +255,40 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the database (printed) instead of dropping it")
+    parser.add_argument("--database", help="measure a database kept by --keep (no seeding; --vms is ignored)")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() the objects alive before measuring, as a node could once started: "
+                             "full collections then walk only what queries create (the node does not do "
+                             "this today; without it, the slowest samples are the ones a full collection "
+                             "lands on)")
     args = parser.parse_args()
 
     server = make_url(args.db_server)
-    name = f"zstack_bench_q_{secrets.token_hex(6)}"
+    name = args.database or f"zstack_bench_q_{secrets.token_hex(6)}"
+    keep = args.keep or args.database is not None
     url = server.set(database=name).render_as_string(hide_password=False)
     began = time.monotonic()
     ensure_database_exists(url)
     db = None
+    seed_seconds = None
     try:
         upgrade(url)
         db = Database(url, threads=4)
-        print(f"seeding {args.vms:,} VMs (with nics, IPs, root volumes) into {name}")
-        seed_began = time.monotonic()
-        hosts, l3s, world = build_parents(db)
-        seed_vms(db, args.vms, hosts, l3s, world)
-        seed_seconds = time.monotonic() - seed_began
-        figures = asyncio.run(run_queries(db, hosts, l3s, args.runs, args.warmup))
+        if args.database is None:
+            print(f"seeding {args.vms:,} VMs (with nics, IPs, root volumes) into {name}")
+            seed_began = time.monotonic()
+            hosts, l3s, world = build_parents(db)
+            seed_vms(db, args.vms, hosts, l3s, world)
+            seed_seconds = round(time.monotonic() - seed_began, 1)
+        host, l3_name, args.vms = query_targets(db)
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        figures = asyncio.run(run_queries(db, host, l3_name, args.runs, args.warmup))
     finally:
         if db is not None:
             db.close()
-        if args.keep:
+        if keep:
             print(f"kept database {name}")
         else:
             drop_database(server, name)
@@ -243,7 +303,9 @@ def main() -> None:
         "page_total": page["total"], "page_returned": page["returned"],
         "count_p50_ms": count["p50_ms"], "count_p99_ms": count["p99_ms"], "count_mean_ms": count["mean_ms"],
         "count_total": count["total"],
-        "seed_seconds": round(seed_seconds, 1),
+        "gc_freeze": args.gc_freeze, "page_full_gcs": page["full_gcs"],
+        "page_full_gc_max_ms": page["full_gc_max_ms"],
+        "seed_seconds": seed_seconds,
         "reference": CLOUDSTACK_REFERENCE,
         "database": "MariaDB (in-process QueryEngine, as the API runs it; no HTTP)",
         "python": platform.python_version(), "cpus": os.cpu_count(),
@@ -257,8 +319,11 @@ def main() -> None:
           f"{page['mean_ms']:>10}{page['total']:>10}")
     print(f"{'count over all':<44}{count['p50_ms']:>10}{count['p99_ms']:>10}{count['mean_ms']:>10}"
           f"{count['total']:>10}")
+    print(f"full garbage collections during the page runs: {page['full_gcs']} "
+          f"(longest {page['full_gc_max_ms']} ms){'; gc.freeze() before measuring' if args.gc_freeze else ''}")
     print(f"reference: {CLOUDSTACK_REFERENCE}")
-    print(f"seeding took {seed_seconds:.1f} s")
+    if seed_seconds is not None:
+        print(f"seeding took {seed_seconds:.1f} s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"query": result}, indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}")

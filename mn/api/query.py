@@ -36,7 +36,9 @@ Semantics worth knowing, all as in ZStack's ZQL:
 
 Reply: ``count`` gives ``total`` only (``inventories`` empty);
 ``replyWithCount`` gives both; ``total`` is a ``SELECT COUNT`` with the same
-WHERE, ignoring ``limit`` and ``start``. Without ``sortBy`` rows come in
+WHERE, ignoring ``limit`` and ``start``, run at the same time as the page on
+another DB thread (two statements, as ZStack runs them; each sees the
+database as it is when it starts). Without ``sortBy`` rows come in
 primary-key order, and a sort on a column adds the primary key after it, so
 paging with ``start`` and ``limit`` is stable.
 
@@ -57,7 +59,15 @@ this table's primary key (e.g. ``VmInstanceVO.hostUuid``); columns that
 queries filter or sort on often (``name``, ``state``) want one too.
 MariaDB flattens the nested IN subqueries into one semi-join, so a
 selective nested condition is answered from the related table's index and
-reaches this table by primary key (see :func:`_has_related_row`).
+reaches this table by primary key (see :func:`_has_related_row`); an
+index on the related table over the condition's column then the
+``remote_key``, such as ``VmNicVO(l3NetworkUuid, vmInstanceUuid)``,
+answers it from the index alone.
+A sort is free when an index yields the rows in order, primary key
+included as the tie-breaker: ``VmInstanceVO(createDate DESC)`` (InnoDB ends
+every entry with the primary key, ascending) serves ``sortBy=createDate
+desc``, and ``VmInstanceVO(hostUuid, state, createDate DESC)`` the same
+order among the VMs of a host in a state (migration 0015, for 100,000 VMs).
 
 Visibility: a caller that is not admin sees only what its account may see:
 ``node.identity.visible_condition(session, VO.uuid)`` joins the WHERE clause.
@@ -65,6 +75,7 @@ Visibility: a caller that is not admin sees only what its account may see:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import decimal
 import enum
@@ -374,8 +385,8 @@ def _unknown_field(schema: InventorySchema, name: str, full_name: str) -> Operat
 class QueryPlan:
     """A compiled query: WHERE clauses, order, page and what to return.
 
-    Built on the event loop (no I/O); :meth:`run` executes it inside one
-    ``node.db.run`` transaction and returns ``(total, inventories)``.
+    Built on the event loop (no I/O). :meth:`count` and :meth:`page` each
+    run inside a ``node.db.run`` transaction; :meth:`run` does both in one.
     """
 
     schema: InventorySchema
@@ -389,16 +400,25 @@ class QueryPlan:
     group_by: list[str] | None
 
     def run(self, session: Session) -> tuple[int | None, list[dict[str, Any]]]:
+        """``(total, inventories)`` in one transaction."""
+        total = self.count(session) if self.want_total else None
+        return total, self.page(session) if self.want_rows else []
+
+    def count(self, session: Session) -> int:
+        """``total``: the rows (or groups) matching the WHERE, ignoring the page."""
         if self.group_by:
-            return self._run_grouped(session)
-        vo = self.schema.vo
-        total = None
-        if self.want_total:
-            total = session.scalar(select(func.count()).select_from(vo).where(*self.where))
-        rows: Sequence[Any] = []
-        if self.want_rows and self.limit > 0:
-            rows = session.scalars(self.page_statement()).all()
-        return total, build_inventories(session, self.schema, rows, self.fields)
+            return session.scalar(select(func.count()).select_from(self._grouped().subquery()))
+        # Nothing but the WHERE: no order, no page, no inventory.
+        return session.scalar(select(func.count()).select_from(self.schema.vo).where(*self.where))
+
+    def page(self, session: Session) -> list[dict[str, Any]]:
+        """The inventories of the page (group entries with ``groupBy``)."""
+        if self.limit <= 0:
+            return []
+        if self.group_by:
+            return self._grouped_page(session)
+        rows = session.scalars(self.page_statement()).all()
+        return build_inventories(session, self.schema, rows, self.fields)
 
     def page_statement(self):
         """The rows of the page: their keys are found and sorted first, and
@@ -410,20 +430,18 @@ class QueryPlan:
         on = [key == page.c[key.key] for key in keys]
         return select(vo).join(page, and_(*on)).order_by(*self.order_by)
 
-    def _run_grouped(self, session: Session) -> tuple[int | None, list[dict[str, Any]]]:
+    def _grouped(self):
         columns = [getattr(self.schema.vo, name) for name in self.group_by]
-        grouped = select(*columns).where(*self.where).group_by(*columns)
-        total = None
-        if self.want_total:
-            total = session.scalar(select(func.count()).select_from(grouped.subquery()))
-        inventories: list[dict[str, Any]] = []
-        if self.want_rows and self.limit > 0:
-            shown = self.fields or self.group_by
-            stmt = grouped.order_by(*self.order_by).limit(self.limit).offset(self.start)
-            for row in session.execute(stmt):
-                values = dict(zip(self.group_by, row, strict=True))
-                inventories.append({name: values[name] for name in shown})
-        return total, inventories
+        return select(*columns).where(*self.where).group_by(*columns)
+
+    def _grouped_page(self, session: Session) -> list[dict[str, Any]]:
+        shown = self.fields or self.group_by
+        stmt = self._grouped().order_by(*self.order_by).limit(self.limit).offset(self.start)
+        inventories = []
+        for row in session.execute(stmt):
+            values = dict(zip(self.group_by, row, strict=True))
+            inventories.append({name: values[name] for name in shown})
+        return inventories
 
 
 class QueryEngine:
@@ -442,9 +460,22 @@ class QueryEngine:
         ``session`` defaults to ``msg.session``.
         """
         plan = self.plan(msg, session if session is not None else msg.session)
-        total, inventories = await self.node.db.run(plan.run)
+        # The count and the page are independent statements (each sees its own
+        # snapshot even in one READ COMMITTED transaction): they run at once,
+        # on two DB threads, so the reply waits for the slower one only.
+        jobs = {}
+        if plan.want_total:
+            jobs["total"] = plan.count
+        if plan.want_rows and plan.limit > 0:
+            jobs["inventories"] = plan.page
+        results = await asyncio.gather(*(self.node.db.run(job) for job in jobs.values()),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        found = dict(zip(jobs, results, strict=True))
         reply_cls = msg.RESPONSE if issubclass(msg.RESPONSE, APIQueryReply) else APIQueryReply
-        return reply_cls(inventories=inventories, total=total)
+        return reply_cls(inventories=found.get("inventories", []), total=found.get("total"))
 
     def plan(self, msg: APIQueryMessage, session: SessionInfo | None) -> QueryPlan:
         """Compile ``msg`` (for callers that want the SQL, e.g. to EXPLAIN it)."""
