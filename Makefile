@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/query.py
 	$(BIN)/python benchmarks/api_read.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/host_tracking.py
 	$(BIN)/python benchmarks/report.py --command "make bench VMS=$(VMS)"
 
 ## cluster: MNS management nodes on this machine (ports 8081, 8082, ...) on the

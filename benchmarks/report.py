@@ -151,7 +151,35 @@ def headline(report: dict) -> list[str]:
         out.append(f"| CloudBus request/reply | {_fmt(bus.get('roundtrips_per_s_c1'))}/s at concurrency 1, "
                    f"{_fmt(bus.get('roundtrips_per_s_c100'))}/s at 100 | floor ratio "
                    f"{_fmt(bus.get('ratio_c1'))} / {_fmt(bus.get('ratio_c100'))} |")
+    tracking = report.get("host_tracking")
+    if tracking:
+        sim, kvm = tracking.get("simulator") or {}, tracking.get("kvm") or {}
+        figures = [f"{_pct(tracking.get('cpu_share'))} of one core for {_n(sim.get('hosts'))} Simulator hosts "
+                   f"every 60 s (idle {_pct((tracking.get('idle') or {}).get('cpu_share'))})"]
+        if kvm:
+            default, short = kvm.get("default_interval") or {}, kvm.get("short_interval") or {}
+            figures.append(f"{_pct(default.get('cpu_share'))} for {_n(kvm.get('added'))} KVM hosts "
+                           f"(simulated agents, HTTP pings) every 60 s, "
+                           f"{_fmt(short.get('cpu_ms_per_host_ping'))} CPU ms per ping")
+        figures.append(f"peak {_fmt(tracking.get('mn_peak_rss_mib'))} MiB")
+        out.append(f"| Host tracking (one MN; `host_tracking.cpu_share`) | {', '.join(figures)} "
+                   f"| target: {tracking.get('target') or '10,000 hosts tracked with under 10% of one core'} |")
+    failover = report.get("failover")
+    if failover:
+        out.append(f"| Failover (3 MNs, {_n(failover.get('hosts'))} {_fmt(failover.get('host_type'))} hosts, "
+                   f"kill -9 one; `failover.seconds`) | {_fmt(failover.get('seconds'))} s: "
+                   f"{_fmt(failover.get('seconds_is'))}; ring agreed after "
+                   f"{_fmt(failover.get('ring_seconds'))} s (max of {_fmt(failover.get('runs'))} runs) "
+                   f"| target: {failover.get('target') or 'failover under 10 s'} |")
     return out
+
+
+def _n(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else _fmt(value)
+
+
+def _pct(share) -> str:
+    return "-" if share is None else f"{share:.1%}"
 
 
 def markdown(report: dict, txt: str) -> str:

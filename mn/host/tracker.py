@@ -56,6 +56,7 @@ class HostTracker:
         self._unsubscribe: Any = None
         #: Hosts pinged in the last round (for benchmarks and tests).
         self.tracked = 0
+        self._owned_last: set[str] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="host-tracker")
@@ -82,13 +83,15 @@ class HostTracker:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the round, not after: a ring change during the
+            # round must start another one at once.
+            self._wake.clear()
             try:
                 await self.track_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("tracking hosts failed; trying again next interval")
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=PING_INTERVAL.value)
             except asyncio.TimeoutError:
@@ -114,6 +117,10 @@ class HostTracker:
         hosts = [h for h in await self.owned_hosts()
                  if h[4] not in (HOST_MAINTENANCE, HOST_PRE_MAINTENANCE) and h[0] not in self._reconnecting
                  and h[1] in self.factories]
+        # Hosts new to this MN (taken over from a dead one) first: the
+        # semaphore starts the pings in this order.
+        hosts.sort(key=lambda h: h[0] in self._owned_last)
+        self._owned_last = {h[0] for h in hosts}
         self.tracked = len(hosts)
         await asyncio.gather(*(track(h) for h in hosts))
 
