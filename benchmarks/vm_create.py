@@ -9,19 +9,30 @@ What one run does, on the real MariaDB and RabbitMQ (a fresh database
    driven through falcon's ASGI conductor) builds the cloud through REST --
    a zone, Simulator hosts of 512 GiB, storage, an image, a 1 GiB offering, an
    L3 network of a /16 -- then creates a few VMs one at a time while counting
-   database commits (SQLAlchemy ``commit`` events) and bus publishes
-   (``CloudBus._publish``). That is what one creation costs the MN.
+   database transactions (SQLAlchemy ``commit`` events: ``commits`` are those
+   that wrote, ``read_transactions`` those that only read; the client's final
+   poll of each job is one of them) and bus publishes (``CloudBus._publish``).
+   That is what one creation costs the MN.
 2. **ours**: one real MN process (``python -m mn.ctl start --foreground``, as
    users run it) on the same database; ``--clients`` threads, each with its
    own HTTP client, POST /zstack/v1/vm-instances and poll the job to its end,
    until ``--vms`` VMs exist. We report VMs/s, p50/p99 completion time, MN CPU
    seconds per VM (utime+stime of the MN's processes from /proc) and the MN
    worker's peak memory (VmHWM).
-3. **floor**: the same number of commits and bus round trips per VM, done
-   with raw pymysql (INSERT + COMMIT) and kombu (a persistent request with
+3. **floor**: the same number of transactions and bus round trips per VM,
+   done with raw pymysql (INSERT + COMMIT per commit, SELECT by primary key +
+   COMMIT per read-only transaction) and kombu (a persistent request with
    publisher confirms to a durable queue, a responder publishing the reply),
    by the same number of client threads, for the same number of VMs.
    ``floor_ratio`` = our wall time / floor wall time.
+4. **kvm** (``--kvm-vms``, 0 to skip): the same creation on KVM hosts whose
+   agents are real HTTP servers: ``agents.kvm.server.ThreadedAgentServer``s
+   with the simulated driver on 127.1.0.N, all on one port (the MN's
+   ``ZSTACK_KVM_AGENT_PORT``), served by a child process (so the clients'
+   threads do not share their interpreter), added with AddKVMHost to a KVM
+   cluster with LocalStorage; a fresh database and vhost, one real MN process.
+   Each creation then makes its volume, bridge and VM through agent commands
+   with HTTP callbacks. ``vm_create.vms_per_s`` stays the Simulator figure.
 
 ZStack's published figures for one MN (1,000 VMs in 103 s, 10,000 VMs in
 23 min) are printed beside ours. Figures go to stdout and to
@@ -35,6 +46,7 @@ import asyncio
 import json
 import logging
 import math
+import multiprocessing
 import os
 import queue
 import secrets
@@ -57,7 +69,8 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 
 from mn.db import ensure_database_exists  # noqa: E402
 from tests.support.api_client import ApiError, ZStackClient, sha512  # noqa: E402
-from tests.support.cluster import MNProcess  # noqa: E402
+from tests.support.cluster import MNProcess, free_port  # noqa: E402
+from tests.support.kvm_world import add_kvm_host, build_kvm_world  # noqa: E402
 
 DEFAULT_DB_SERVER = os.environ.get("ZSTACK_BENCH_DB_URL") or "mysql+pymysql://root@127.0.0.1/"
 DEFAULT_BUS_SERVER = os.environ.get("ZSTACK_BENCH_BUS_URL") or "amqp://guest:guest@127.0.0.1:5672/"
@@ -207,10 +220,17 @@ async def count_one_creation(backends: Backends, vms: int, var_dir: Path) -> tup
         await api.login()
         world = await build_world(api, vms + COUNTED_VMS)
         await api.create("/vm-instances", vm_params(world, "bench-warmup"))
-        counts = {"commits": 0, "publishes": 0, "bus_messages": 0}
+        counts = {"commits": 0, "read_transactions": 0, "publishes": 0, "bus_messages": 0}
+
+        def on_statement(conn, cursor, statement, parameters, context, executemany) -> None:
+            if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE", "REPLAC"):
+                conn.info["bench_wrote"] = True
 
         def on_commit(conn) -> None:
-            counts["commits"] += 1
+            counts["commits" if conn.info.pop("bench_wrote", False) else "read_transactions"] += 1
+
+        def on_rollback(conn) -> None:
+            conn.info.pop("bench_wrote", None)
 
         def counting(name: str, key: str):
             original = getattr(node.bus, name)
@@ -224,7 +244,9 @@ async def count_one_creation(backends: Backends, vms: int, var_dir: Path) -> tup
         # messages the code sends, most of them delivered locally (one MN).
         wrapped = {"_publish": "publishes", "call": "bus_messages", "send": "bus_messages",
                    "publish": "bus_messages"}
-        event.listen(node.db.engine, "commit", on_commit)
+        listeners = (("before_cursor_execute", on_statement), ("commit", on_commit), ("rollback", on_rollback))
+        for name, listener in listeners:
+            event.listen(node.db.engine, name, listener)
         for name, key in wrapped.items():
             setattr(node.bus, name, counting(name, key))
         try:
@@ -233,7 +255,8 @@ async def count_one_creation(backends: Backends, vms: int, var_dir: Path) -> tup
         finally:
             for name in wrapped:
                 delattr(node.bus, name)  # the instance attributes hid the methods
-            event.remove(node.db.engine, "commit", on_commit)
+            for name, listener in listeners:
+                event.remove(node.db.engine, name, listener)
     per_vm = {key: math.ceil(value / COUNTED_VMS) for key, value in counts.items()}
     # The floor does what reaches the broker; a floor round trip is two
     # publishes (request and reply). Local deliveries cost no broker trip.
@@ -372,7 +395,8 @@ class Responder(threading.Thread):
 
 
 def run_floor(backends: Backends, vms: int, clients: int, per_vm: dict) -> dict:
-    """``vms`` x (commits INSERT+COMMITs and bus round trips), by ``clients`` threads."""
+    """``vms`` x (commits INSERT+COMMITs, read transactions SELECT+COMMITs and bus round
+    trips), by ``clients`` threads."""
     args = backends.pymysql_args()
     setup = pymysql.connect(**args)
     with setup.cursor() as cur:
@@ -406,9 +430,15 @@ def run_floor(backends: Backends, vms: int, clients: int, per_vm: dict) -> dict:
                     if index is None:
                         return
                     with db.cursor() as cur:
+                        key = uuid.uuid4().hex
                         for _ in range(per_vm["commits"]):
+                            key = uuid.uuid4().hex
                             cur.execute("INSERT INTO BenchFloorVO (uuid, name) VALUES (%s, %s)",
-                                        (uuid.uuid4().hex, f"vm{index}"))
+                                        (key, f"vm{index}"))
+                            db.commit()
+                        for _ in range(per_vm["read_transactions"]):
+                            cur.execute("SELECT name FROM BenchFloorVO WHERE uuid = %s", (key,))
+                            cur.fetchall()
                             db.commit()
                     for _ in range(per_vm["bus_round_trips"]):
                         producer.publish({"vm": index}, routing_key=request_queue.name, serializer="json",
@@ -435,6 +465,75 @@ def run_floor(backends: Backends, vms: int, clients: int, per_vm: dict) -> dict:
             "vms_per_s": round(len(done) / wall, 2) if wall else None, **per_vm}
 
 
+# -- 4. on KVM hosts: simulated-driver agents over real HTTP ------------------------------------
+
+
+#: Each agent's simulated machine: as big as a Simulator host, and a local disk
+#: for VMS_PER_HOST root volumes.
+KVM_STORAGE = 2 * VMS_PER_HOST * IMAGE_SIZE
+
+
+def agent_ip(index: int) -> str:
+    return f"127.1.0.{index + 1}"
+
+
+def serve_agents(count: int, port: int, version: str, state_dir: str, ready, stop) -> None:
+    """The child process's work: ``count`` agents on agent_ip(i):port until ``stop``."""
+    from agents.kvm.config import AgentConfig
+    from agents.kvm.server import ThreadedAgentServer
+
+    logging.basicConfig(level=logging.WARNING)
+    servers = [ThreadedAgentServer(AgentConfig(
+        driver="simulated", host=agent_ip(i), port=port, state_dir=str(Path(state_dir) / f"agent{i}"),
+        version=version, simulated_cpu_num=HOST_CPUS, simulated_memory=HOST_MEMORY,
+        simulated_storage_capacity=KVM_STORAGE)) for i in range(count)]
+    ready.set()
+    stop.wait()
+    for server in servers:
+        server.close()
+
+
+def run_kvm(db_server: str, bus_server: str, vms: int, clients: int, tmp: Path) -> dict:
+    """``vms`` creations by ``clients`` REST clients on KVM hosts with simulated-driver agents."""
+    from plugins.kvm.deploy import AGENTS_DIR, source_checksum
+
+    hosts = math.ceil(vms / VMS_PER_HOST)
+    port = free_port()
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop = spawn.Event(), spawn.Event()
+    agents = spawn.Process(target=serve_agents, name="bench-agents", daemon=True,
+                           args=(hosts, port, source_checksum(AGENTS_DIR), str(tmp / "agents"), ready, stop))
+    backends = Backends(db_server, bus_server)
+    mn = None
+    try:
+        agents.start()
+        if not ready.wait(120):
+            raise RuntimeError("the KVM agents did not start")
+        mn = MNProcess(tmp / "kvm-mn", db_url=backends.db_url, bus_url=backends.bus_url,
+                       extra_env={"ZSTACK_KVM_AGENT_PORT": str(port)})
+        mn.start()
+        mn.wait_ready(120)
+        api = ZStackClient(mn.url, timeout=120)
+        api.login()
+        storage = tmp / "local-storage"
+        storage.mkdir()
+        world = build_kvm_world(api, "bench", storage_path=str(storage), image_size=IMAGE_SIZE, vm_memory=VM_MEMORY,
+                                ip_range=("10.60.0.10", "10.60.255.250", "255.255.0.0", "10.60.0.1"))
+        for i in range(hosts):
+            add_kvm_host(api, world, f"bench-kvm{i}", agent_ip(i), timeout=120)
+        api.close()
+        ours = run_ours(mn, world, vms, clients)
+        return {"hosts": hosts, **ours}
+    finally:
+        if mn is not None:
+            mn.stop()
+        stop.set()
+        agents.join(30)
+        if agents.is_alive():
+            agents.kill()
+        backends.close()
+
+
 # -- report ------------------------------------------------------------------------------------
 
 
@@ -453,11 +552,18 @@ def print_table(result: dict) -> None:
     print(f"  {'':28} {'wall s':>8} {'VMs/s':>8}")
     print(f"  {'ours (REST, one MN)':28} {ours['wall_s']:>8} {ours['vms_per_s']:>8}")
     print(f"  {'floor (pymysql + kombu)':28} {floor['wall_s']:>8} {floor['vms_per_s']:>8}"
-          f"   ({floor['commits']} commits + {floor['bus_round_trips']} bus round trips per VM;"
-          f" {floor['bus_messages']} bus messages delivered in-process)")
+          f"   ({floor['commits']} commits + {floor['read_transactions']} read-only transactions +"
+          f" {floor['bus_round_trips']} bus round trips per VM; {floor['bus_messages']} bus messages"
+          f" delivered in-process)")
     print(f"  ours / floor time: {result['floor_ratio']}")
     print(f"  completion p50 {ours['p50_s']} s, p99 {ours['p99_s']} s; MN CPU {ours['mn_cpu_s_per_vm']} s/VM;"
           f" MN peak RSS {ours['mn_peak_rss_mib']} MiB; failed {ours['failed']}")
+    kvm = result.get("kvm")
+    if kvm:
+        print(f"  {'ours on KVM hosts (agents)':28} {kvm['wall_s']:>8} {kvm['vms_per_s']:>8}"
+              f"   ({kvm['vms']} VMs on {kvm['hosts']} hosts with simulated-driver agents over HTTP;"
+              f" p50 {kvm['p50_s']} s, p99 {kvm['p99_s']} s; MN CPU {kvm['mn_cpu_s_per_vm']} s/VM;"
+              f" failed {kvm['failed']})")
     for key, z in result["zstack_published"].items():
         print(f"  ZStack published, {key.replace('_', ' ')}: {z['seconds']:.0f} s = {z['vms_per_s']} VMs/s;"
               f" ours / theirs rate: {z['ours_ratio']}")
@@ -467,6 +573,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vms", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--kvm-vms", type=int, default=None,
+                        help="VMs created on KVM hosts with simulated-driver agents (default: --vms; 0 skips)")
     parser.add_argument("--db-server", default=DEFAULT_DB_SERVER, help="MariaDB server URL (database ignored)")
     parser.add_argument("--bus-server", default=DEFAULT_BUS_SERVER, help="RabbitMQ URL without vhost")
     opts = parser.parse_args()
@@ -488,15 +596,22 @@ def main() -> None:
             print(f"ours: {ours}", flush=True)
             floor = run_floor(backends, opts.vms, opts.clients, per_vm)
             print(f"floor: {floor}", flush=True)
+            backends.close()
+            backends = None
+            kvm_vms = opts.vms if opts.kvm_vms is None else opts.kvm_vms
+            kvm = run_kvm(opts.db_server, opts.bus_server, kvm_vms, opts.clients, Path(tmp)) if kvm_vms else None
+            if kvm:
+                print(f"kvm: {kvm}", flush=True)
     finally:
         if mn is not None:
             mn.stop()
-        backends.close()
+        if backends is not None:
+            backends.close()
 
     result = {"vms": ours["vms"], "requested_vms": opts.vms, "clients": opts.clients,
               "vms_per_s": ours["vms_per_s"],
               "floor_ratio": round(ours["wall_s"] / floor["wall_s"], 2) if floor["wall_s"] else None,
-              "ours": ours, "floor": floor, "zstack_published": zstack_comparison(ours),
+              "ours": ours, "floor": floor, "kvm": kvm, "zstack_published": zstack_comparison(ours),
               "command": "python benchmarks/vm_create.py " + " ".join(sys.argv[1:])}
     print_table(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 
 ``submit`` writes an ApiJobVO row (Processing, owned by this MN) and runs the
 call in a task; the rendered result replaces the row's state when it ends,
-whichever way it ends. Any MN answers a poll from the row. A client-chosen
+whichever way it ends. Any MN answers a poll from the row; the MN running
+the job answers from memory while it runs and for a few seconds after (the
+row says the same: it is written first). A client-chosen
 job uuid (``X-Job-UUID``) that already exists returns the existing job: a
 retried request never becomes a second operation.
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import httpx
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mn.api.message import APIMessage, APIResponse
@@ -43,7 +47,21 @@ JOB_TIMEOUT = GlobalConfig("api", "timeout", int, 1800, validators=[at_least(1)]
                            description="Seconds an API job may run before it fails with a timeout")
 #: Seconds between sweeps for expired jobs and jobs of vanished MNs.
 SWEEP_INTERVAL = 30.0
+#: A finished job's result stays this long (at most) in the memory of the MN
+#: that ran it: its client's last poll usually comes within a second, and is
+#: then answered without reading the row. Later polls read the row.
+FINISHED_KEPT_SECONDS = 10.0
+FINISHED_KEPT = 2000
 WEBHOOK_ATTEMPTS = 3
+
+_JOBS = ApiJobVO.__table__
+# Every job writes its row twice and most polls read it: statements built
+# once cost less CPU than building them per call.
+_INSERT = insert(_JOBS)
+_FINISH = (update(_JOBS).where(_JOBS.c.uuid == bindparam("b_uuid"))
+           .values(state=bindparam("state"), result=bindparam("result"), lastOpDate=bindparam("lastOpDate")))
+_READ = select(_JOBS.c.uuid, _JOBS.c.apiName, _JOBS.c.state, _JOBS.c.result,
+               _JOBS.c.lastOpDate).where(_JOBS.c.uuid == bindparam("b_uuid"))
 
 
 @dataclass
@@ -69,6 +87,11 @@ class JobManager:
     def __init__(self, node: "ManagementNode"):
         self.node = node
         self._tasks: set[asyncio.Task] = set()
+        #: uuid -> API name of the jobs running here, from their row's insert to
+        #: its final update: a poll of one is answered without reading the row.
+        self._running: dict[str, str] = {}
+        #: uuid -> (monotonic deadline, view) of jobs that ended here lately, oldest first.
+        self._finished: OrderedDict[str, tuple[float, JobView]] = OrderedDict()
         self._sweeper: asyncio.Task | None = None
         self._webhooks: httpx.AsyncClient | None = None
 
@@ -98,8 +121,10 @@ class JobManager:
         one of another API is refused.
         """
         def insert(session):
-            session.add(ApiJobVO(uuid=job_uuid, apiName=msg.TYPE, state=JOB_PROCESSING,
-                                 managementNodeUuid=self.node.uuid, webHook=webhook))
+            now = utcnow()
+            session.execute(_INSERT, {"uuid": job_uuid, "apiName": msg.TYPE, "state": JOB_PROCESSING,
+                                      "managementNodeUuid": self.node.uuid, "webHook": webhook,
+                                      "result": None, "createDate": now, "lastOpDate": now})
 
         try:
             await self.node.db.run(insert)
@@ -110,12 +135,19 @@ class JobManager:
                                         f"job uuid {job_uuid} is already used by another API call") from None
             log.info("job %s retried: returning the existing job", job_uuid)
             return job_uuid
+        self._running[job_uuid] = msg.TYPE
         task = asyncio.create_task(self._run(msg, run, job_uuid, webhook), name=f"api-job-{job_uuid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job_uuid
 
     async def _run(self, msg: APIMessage, run, job_uuid: str, webhook: str | None) -> None:
+        try:
+            await self._run_and_finish(msg, run, job_uuid, webhook)
+        finally:
+            self._running.pop(job_uuid, None)
+
+    async def _run_and_finish(self, msg: APIMessage, run, job_uuid: str, webhook: str | None) -> None:
         try:
             response = await asyncio.wait_for(run(), JOB_TIMEOUT.value)
         except OperationError as exc:
@@ -133,21 +165,42 @@ class JobManager:
             response = msg.RESPONSE.failure(error(SysErrors.INTERNAL, f"{type(exc).__name__}: {exc}"))
         if not isinstance(response, msg.RESPONSE) and response.success:
             response = msg.RESPONSE.model_validate(response.model_dump())
-        body = await self._finish(job_uuid, msg.RESPONSE.FULL_NAME, response)
+        body = await self._finish(job_uuid, msg.RESPONSE.FULL_NAME, response, msg.TYPE)
+        self._running.pop(job_uuid, None)
         if webhook:
             await self._post_webhook(webhook, job_uuid, msg, body)
 
-    async def _finish(self, job_uuid: str, full_name: str, response: APIResponse) -> dict:
+    async def _finish(self, job_uuid: str, full_name: str, response: APIResponse,
+                      api_name: str | None = None) -> dict:
         body = full_body(response)
         state = JOB_SUCCEEDED if response.success else JOB_FAILED
         result = json.dumps({"fullName": full_name, "body": body})
 
         def write(session):
-            session.execute(update(ApiJobVO).where(ApiJobVO.uuid == job_uuid)
-                            .values(state=state, result=result, lastOpDate=utcnow()))
+            session.execute(_FINISH, {"b_uuid": job_uuid, "state": state, "result": result,
+                                      "lastOpDate": utcnow()})
 
         await self.node.db.run(write)
+        if api_name is not None:
+            self._keep_finished(JobView(job_uuid, api_name, state, full_name, json.loads(result)["body"]))
         return body
+
+    def _keep_finished(self, view: JobView) -> None:
+        now = time.monotonic()
+        finished = self._finished
+        # Oldest first, and all kept equally long: the expired ones are in front.
+        while finished and (len(finished) >= FINISHED_KEPT or next(iter(finished.values()))[0] < now):
+            finished.popitem(last=False)
+        finished[view.uuid] = (now + min(FINISHED_KEPT_SECONDS, JOB_EXPIRY.value), view)
+
+    def _kept(self, job_uuid: str) -> JobView | None:
+        entry = self._finished.get(job_uuid)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._finished[job_uuid]
+            return None
+        return entry[1]
 
     async def _post_webhook(self, url: str, job_uuid: str, msg: APIMessage, full: dict) -> None:
         payload = rest_body(type(msg), full) if full.get("success") else {"error": full.get("error")}
@@ -166,10 +219,16 @@ class JobManager:
 
     async def get(self, job_uuid: str) -> JobView | None:
         """The job, or None when unknown or expired."""
+        api_name = self._running.get(job_uuid)
+        if api_name is not None:
+            return JobView(job_uuid, api_name, JOB_PROCESSING)
+        kept = self._kept(job_uuid)
+        if kept is not None:
+            return kept
         expiry = timedelta(seconds=JOB_EXPIRY.value)
 
         def read(session):
-            vo = session.get(ApiJobVO, job_uuid)
+            vo = session.execute(_READ, {"b_uuid": job_uuid}).first()
             if vo is None:
                 return None
             if vo.state != JOB_PROCESSING and vo.lastOpDate < utcnow() - expiry:

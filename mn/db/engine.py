@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -64,18 +64,56 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+#: A pooled connection used less than this many seconds ago is handed out
+#: without a ping: it is almost surely alive, and if the server went away in
+#: that moment the transaction fails as connection-lost and runs again.
+PING_IF_IDLE_FOR = 1.0
+#: pymysql's server status flag: a transaction is open on the connection.
+_SERVER_STATUS_IN_TRANS = 1
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    # pool_pre_ping pings at every checkout: one round trip more for every
+    # transaction. Only connections left idle for a while are checked here.
+    if time.monotonic() - record.info.get("used_at", 0.0) < PING_IF_IDLE_FOR:
+        return
+    try:
+        dbapi_connection.ping(reconnect=False)
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc  # the pool takes another
+
+
+def _stamp_use(_dbapi_connection, record) -> None:
+    record.info["used_at"] = time.monotonic()
+
+
+def _rollback_if_in_transaction(dbapi_connection, _record, _reset_state) -> None:
+    # The pool's default reset sends a ROLLBACK for every connection returned
+    # to it, even right after a COMMIT; the server says whether one is needed.
+    if getattr(dbapi_connection, "server_status", _SERVER_STATUS_IN_TRANS) & _SERVER_STATUS_IN_TRANS:
+        dbapi_connection.rollback()
+
+
 def _create_engine(url: URL, threads: int, echo: bool) -> Engine:
     if _dialect(url) == "mysql":
-        return create_engine(
+        engine = create_engine(
             url,
             echo=echo,
-            pool_pre_ping=True,
             pool_size=threads,
             max_overflow=4,
             pool_recycle=3600,
+            # Both replaced by the listeners below, which skip the round trips
+            # that a busy connection does not need.
+            pool_pre_ping=False,
+            pool_reset_on_return=None,
             isolation_level="READ COMMITTED",
             connect_args={"charset": "utf8mb4"},
         )
+        event.listen(engine, "connect", _stamp_use)
+        event.listen(engine, "checkout", _ping_if_idle)
+        event.listen(engine, "checkin", _stamp_use)
+        event.listen(engine, "reset", _rollback_if_in_transaction)
+        return engine
     engine = create_engine(
         url,
         echo=echo,

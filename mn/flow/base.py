@@ -10,12 +10,18 @@ nothing the first MN held in memory exists. So: keep state in ``ctx.data``,
 never on ``self``, and write rollbacks that are idempotent and tolerate a
 run that stopped half-way (or never started) — the step that was running
 when an MN died is rolled back too.
+
+A step whose effects are all database writes made in one transaction can
+declare ``atomic = True`` and call ``ctx.mark_done(session)`` in that
+transaction: the record then says the step completed in the same commit as
+its writes (one commit instead of two), and the engine writes nothing before
+the step runs, since a crash leaves either all of it, recorded, or none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from mn.errors import ErrorCode
 
@@ -42,6 +48,21 @@ class FlowContext:
     step_id: str | None = None
     error: ErrorCode | None = None
     recovered: bool = False
+    #: Set by the engine while a step of a durable chain runs (see mark_done).
+    _mark_done: Callable[[Any], None] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def mark_done(self, session: Any) -> None:
+        """Record, in ``session``'s transaction, that the running step has completed.
+
+        For ``atomic`` steps: call it in the transaction that makes the
+        step's writes, so both commit together or not at all. The record is
+        written with the data map as it is now; a change made after it costs
+        one more write. Does nothing in a chain that is not durable. Raises
+        an exception (rolling the transaction back) if another MN has taken
+        the chain over.
+        """
+        if self._mark_done is not None:
+            self._mark_done(session)
 
     @property
     def db(self):
@@ -66,6 +87,12 @@ class Flow:
     #: a file deleted): the engine never calls its rollback. XML can also
     #: declare one step so with ``rollback="false"``.
     rollbackable: ClassVar[bool] = True
+
+    #: True for a step whose effects are all made in one database transaction
+    #: that calls ``ctx.mark_done(session)`` (or that has no effects at all,
+    #: e.g. one that only reads). Its external effects, if any, must need no
+    #: rollback. The engine then records nothing before it runs.
+    atomic: ClassVar[bool] = False
 
     def skip(self, ctx: FlowContext) -> bool:
         """True to pass over this step (it is then neither run nor rolled back).

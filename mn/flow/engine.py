@@ -23,15 +23,17 @@ cancels chains, and their records then let a peer end them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Coroutine, Iterable
 
 from mn.errors import ErrorCode, OperationError, SysErrors, error
 from mn.flow.base import Flow, FlowContext
-from mn.flow.definition import Chain, HandlerKind
+from mn.flow.definition import Chain, HandlerKind, Step
 from mn.flow.errors import FlowError
-from mn.flow.persistence import FlowRecord, FlowState, FlowStore
+from mn.flow.persistence import FlowRecord, FlowState, FlowStore, after_commit
 from mn.flow.registry import FlowRegistry
 from mn.ids import new_uuid
 
@@ -237,6 +239,11 @@ class FlowEngine:
             self._running.pop(record.uuid, None)
 
 
+def _always_runs(step: Step) -> bool:
+    """Whether ``step`` runs whatever the data map says (no condition, no skip())."""
+    return not step.when and not step.unless and step.cls.skip is Flow.skip
+
+
 def _mismatch(chain: Chain | None, record: FlowRecord) -> str | None:
     if chain is None:
         return f"no flow chain is named {record.chain_name!r}"
@@ -275,6 +282,11 @@ class ChainExecution:
         self.inserted = inserted
         self._flows: dict[int, Flow] = {}
         self._data_json = json.dumps(ctx.data) if durable else ""
+        #: What the record in the database says, as _snapshot() gives it (None:
+        #: unknown); a write that would not change it is skipped.
+        self._persisted: tuple | None = None
+        #: An atomic last step deleted the record with its own commit.
+        self._deleted = False
 
     # -- entry points -------------------------------------------------------------
 
@@ -333,21 +345,36 @@ class ChainExecution:
                 break
             index, step = found, steps[found]
             record.current_step = step.id
+            flow = self._flow(index)
+            if not flow.atomic:
+                # It may have effects outside a transaction that records it:
+                # the record must say it is running before it starts.
+                try:
+                    await self._record_progress()
+                except _TakenOver:
+                    raise
+                except Exception as exc:
+                    log.error("could not record the progress of flow chain %s (record %s): %s",
+                              self.chain.name, record.uuid, exc)
+                    return await self._fail(step.id, error(SysErrors.INTERNAL,
+                                                            f"could not record the chain's progress: {exc}"))
+            ctx.step_id = step.id
+            if self.durable:
+                ctx._mark_done = functools.partial(self._mark_done_in, index)
             try:
-                await self._record_progress()
+                await flow.run(ctx)
+                self._dump_data()
             except _TakenOver:
                 raise
             except Exception as exc:
-                log.error("could not record the progress of flow chain %s (record %s): %s",
-                          self.chain.name, record.uuid, exc)
-                return await self._fail(step.id, error(SysErrors.INTERNAL,
-                                                        f"could not record the chain's progress: {exc}"))
-            ctx.step_id = step.id
-            try:
-                await self._flow(index).run(ctx)
-                self._dump_data()
-            except Exception as exc:
                 return await self._fail(step.id, _step_error(exc, self.chain.name, step.id))
+            finally:
+                ctx._mark_done = None
+            # Written with the next write of the record (before the next step
+            # that is not atomic, in the commit of the next atomic one, or at
+            # the end). Until then the record names this step as running, so
+            # a crash rolls it back; an atomic step recorded itself, or had
+            # no effect.
             record.completed_steps.append(step.id)
             index += 1
         record.current_step = None
@@ -428,7 +455,7 @@ class ChainExecution:
         """
         kinds = tuple(kinds)
         handlers = [(kind, cls) for kind in kinds for cls in self.chain.handlers.get(kind, ())]
-        recorded = self.durable and self.inserted
+        recorded = self.durable and self.inserted and not self._deleted
         if recorded and handlers and self.record.state != state:
             self.record.state = state
             try:
@@ -464,18 +491,76 @@ class ChainExecution:
                 raise OperationError.of(SysErrors.INTERNAL,
                                         f"the data map is no longer JSON-serialisable: {exc}") from None
 
+    def _snapshot(self) -> tuple:
+        record = self.record
+        return record.state, record.current_step, tuple(record.completed_steps), self._data_json
+
     async def _record_progress(self) -> None:
         if not self.durable:
             return
-        if not self.inserted:
+        snapshot = self._snapshot()
+        if snapshot == self._persisted:
+            return  # the last atomic step's commit said this already
+        if not self.inserted or self._deleted:
             await self.store.insert(self.record, self._data_json)
-            self.inserted = True
+            self.inserted, self._deleted = True, False
         elif not await self.store.save(self.record, self._data_json):
             raise _TakenOver()
+        self._persisted = snapshot
+
+    def _mark_done_in(self, index: int, session) -> None:
+        """``ctx.mark_done``: record step ``index`` as completed in the step's own transaction.
+
+        Runs in a database thread while the step awaits the transaction, so
+        nothing changes the data map meanwhile. What the record says is
+        known here only once the transaction commits (``after_commit``).
+        """
+        record, steps = self.record, self.chain.steps
+        completed = [*record.completed_steps, steps[index].id]
+        data_json = json.dumps(self.ctx.data)
+        following = steps[index + 1] if index + 1 < len(steps) else None
+        if following is None and not self._end_handlers():
+            # The last step: its commit ends the chain, so it deletes the record.
+            if self.inserted and not self._deleted and not self.store.delete_in(session, record):
+                raise _TakenOver()
+            after_commit(session, self._deleted_by_step)
+            return
+        # Naming the next step as running saves the write the engine would
+        # make before it; only for a step that surely runs and is not atomic.
+        current = following.id if following is not None and _always_runs(following) \
+            and not following.cls.atomic else None
+        view = dataclasses.replace(record, current_step=current, completed_steps=completed)
+        if not self.inserted or self._deleted:
+            self.store.insert_in(session, view, data_json)
+        elif not self.store.save_in(session, view, data_json):
+            raise _TakenOver()
+        snapshot = (view.state, current, tuple(completed), data_json)
+
+        def committed() -> None:
+            self.inserted, self._deleted, self._persisted = True, False, snapshot
+
+        after_commit(session, committed)
+
+    def _deleted_by_step(self) -> None:
+        self._deleted, self._persisted = True, None
+
+    def _end_handlers(self) -> bool:
+        return bool(self.chain.handlers.get("done") or self.chain.handlers.get("finally"))
 
     async def _save_quietly(self) -> None:
         """Record rollback progress; a database error is logged, the rollback goes on."""
         if not (self.durable and self.inserted):
+            return
+        if self._deleted:
+            # A last step failed after its commit deleted the record (it broke
+            # its atomic promise): the rollback needs a record again.
+            try:
+                self._dump_data()
+                await self.store.insert(self.record, self._data_json)
+                self._deleted, self._persisted = False, self._snapshot()
+            except Exception as exc:
+                log.warning("could not record the rollback of flow chain %s (record %s): %s",
+                            self.chain.name, self.record.uuid, exc)
             return
         try:
             self._dump_data()

@@ -3,10 +3,13 @@
 Life of a record (one row per durable chain run):
 
 ``Running``
-    inserted right before the first step runs, then updated once per
-    step: after step *k* completes, one write stores the completed step
-    ids, the data map and the step about to run (``currentStep``). So a
-    record always says which steps may have had an effect.
+    inserted at the latest right before the first step that can have an
+    effect, then kept saying which steps may have had one: before a step
+    that is not atomic runs, a write stores the completed step ids, the
+    data map and that step (``currentStep``); an atomic step writes its own
+    completion in the transaction of its writes (``ctx.mark_done``), naming
+    the next step as running when that one surely runs and is not atomic,
+    so the write before it is not needed.
 ``RollingBack``
     a step failed: the error is stored, then each rollback updates the
     record (the rolled-back step leaves it), so a crash during rollback is
@@ -19,8 +22,10 @@ Life of a record (one row per durable chain run):
     unknown to this code, e.g. after an upgrade): kept for an operator,
     never retried.
 
-The record is deleted when the chain ends, so the table holds only chains
-in flight (and ``Failed`` ones); it never grows with history.
+The record is deleted when the chain ends (by the last step's own commit
+when it is atomic and the chain has no done or finally handlers), so the
+table holds only chains in flight (and ``Failed`` ones); it never grows
+with history.
 
 Every update is a compare-and-set on ``managementNodeUuid``: an MN that was
 declared dead and whose chain was taken over finds its writes refused and
@@ -31,15 +36,50 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, event, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from mn.db import Database
 from mn.db.models.flow_chain import FlowChainVO
 from mn.db.models.management_node import ManagementNodeVO
 from mn.db.types import utcnow
 from mn.errors import ErrorCode
+
+_TABLE = FlowChainVO.__table__
+
+# The statements every chain run writes, built once: building and hashing an
+# ORM statement per call costs more CPU than sending it to the database.
+_INSERT = insert(_TABLE)
+_SAVE = (update(_TABLE)
+         .where(_TABLE.c.uuid == bindparam("b_uuid"), _TABLE.c.managementNodeUuid == bindparam("b_owner"))
+         .values(state=bindparam("state"), currentStep=bindparam("currentStep"),
+                 completedSteps=bindparam("completedSteps"), data=bindparam("data"),
+                 errorCode=bindparam("errorCode"), lastOpDate=bindparam("lastOpDate")))
+_DELETE = delete(_TABLE).where(_TABLE.c.uuid == bindparam("b_uuid"),
+                               _TABLE.c.managementNodeUuid == bindparam("b_owner"))
+
+#: ``session.info`` key of the callables to run once the session's transaction commits.
+_AFTER_COMMIT = "mn.flow.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` (in the committing thread) once ``session``'s transaction commits.
+
+    Never run when it rolls back, so the caller learns exactly what the
+    database holds.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    # after_commit also fires when a SAVEPOINT is released: only the real commit counts.
+    if session.in_nested_transaction():
+        return
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        callback()
 
 
 class FlowState:
@@ -109,34 +149,43 @@ class Orphan:
 
 
 class FlowStore:
-    """Reads and writes ``FlowChainVO`` through ``Database.run``."""
+    """Reads and writes ``FlowChainVO`` through ``Database.run``.
+
+    The ``*_in`` methods write in the caller's transaction (a step recording
+    its completion together with its own writes); the others run their own.
+    """
 
     def __init__(self, db: Database):
         self.db = db
 
+    # -- in the caller's transaction ------------------------------------------------
+
+    @staticmethod
+    def insert_in(session: Session, record: FlowRecord, data_json: str) -> None:
+        now = utcnow()
+        session.execute(_INSERT, {"uuid": record.uuid, "chainName": record.chain_name,
+                                  "resourceUuid": record.resource_uuid, "resourceType": record.resource_type,
+                                  "managementNodeUuid": record.owner, "createDate": now, "lastOpDate": now,
+                                  **record.progress_columns(data_json)})
+
+    @staticmethod
+    def save_in(session: Session, record: FlowRecord, data_json: str) -> bool:
+        """Write the progress; False if another MN owns the record now."""
+        return session.execute(_SAVE, {"b_uuid": record.uuid, "b_owner": record.owner, "lastOpDate": utcnow(),
+                                       **record.progress_columns(data_json)}).rowcount == 1
+
+    @staticmethod
+    def delete_in(session: Session, record: FlowRecord) -> bool:
+        return session.execute(_DELETE, {"b_uuid": record.uuid, "b_owner": record.owner}).rowcount == 1
+
+    # -- in a transaction of their own ------------------------------------------------
+
     async def insert(self, record: FlowRecord, data_json: str) -> None:
-        columns = record.progress_columns(data_json)
-
-        def insert(session):
-            now = utcnow()
-            session.add(FlowChainVO(uuid=record.uuid, chainName=record.chain_name,
-                                    resourceUuid=record.resource_uuid, resourceType=record.resource_type,
-                                    managementNodeUuid=record.owner, createDate=now, lastOpDate=now,
-                                    **columns))
-
-        await self.db.run(insert)
+        await self.db.run(self.insert_in, record, data_json)
 
     async def save(self, record: FlowRecord, data_json: str) -> bool:
         """Write the progress; False if another MN owns the record now."""
-        columns = record.progress_columns(data_json)
-
-        def save(session):
-            return session.execute(
-                update(FlowChainVO)
-                .where(FlowChainVO.uuid == record.uuid, FlowChainVO.managementNodeUuid == record.owner)
-                .values(lastOpDate=utcnow(), **columns)).rowcount
-
-        return await self.db.run(save) == 1
+        return await self.db.run(self.save_in, record, data_json)
 
     async def set_state(self, record: FlowRecord, state: str) -> bool:
         def set_state(session):
@@ -148,12 +197,7 @@ class FlowStore:
         return await self.db.run(set_state) == 1
 
     async def delete(self, record: FlowRecord) -> bool:
-        def remove(session):
-            return session.execute(
-                delete(FlowChainVO)
-                .where(FlowChainVO.uuid == record.uuid, FlowChainVO.managementNodeUuid == record.owner)).rowcount
-
-        return await self.db.run(remove) == 1
+        return await self.db.run(self.delete_in, record)
 
     async def load(self, uuid: str) -> FlowRecord | None:
         def load(session):

@@ -75,6 +75,20 @@ def fits_condition(cpu_num: int, memory_size: int, *, cpu_ratio_now: int | None 
             & (_CAP.availableMemory >= memory))
 
 
+def _fits_by_row(cpu_num: int, memory: int, cpu_ratio_now: int):
+    """:func:`fits_condition` in a form no index can serve, for the reserving UPDATE.
+
+    Given ``availableMemory >= :m`` MariaDB may find the row through that
+    column's index instead of the primary key, and in READ COMMITTED such an
+    UPDATE passes over a row whose index entry a concurrent reservation is
+    changing: it matches nothing although the host has room (seen with 100
+    concurrent creations on one host). By primary key alone it waits for the
+    row and checks the committed values.
+    """
+    return ((_CAP.totalCpu - _CAP.availableCpu + cpu_num <= _CAP.cpuNum * cpu_ratio_now)
+            & (_CAP.availableMemory - memory >= 0))
+
+
 def reserve_host_capacity(session: Session, host_uuid: str, cpu_num: int, memory_size: int, *,
                           force: bool = False) -> bool:
     """Take ``cpu_num`` CPUs and ``memory_size`` bytes (before overcommit) from the host.
@@ -88,7 +102,7 @@ def reserve_host_capacity(session: Session, host_uuid: str, cpu_num: int, memory
     # Each ratio read once: the event loop may change it while this thread runs.
     cpu_r, memory_r = cpu_ratio(), memory_ratio()
     memory = memory_to_reserve(memory_size, memory_r)
-    fits = [] if force else [fits_condition(cpu_num, memory_size, cpu_ratio_now=cpu_r, memory_ratio_now=memory_r)]
+    fits = [] if force else [_fits_by_row(cpu_num, memory, cpu_r)]
     result = session.execute(
         update(_CAP)
         .where(_CAP.uuid == host_uuid, *fits)

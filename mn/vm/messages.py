@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from mn.api.jobs import JOB_TIMEOUT
 from mn.api.message import (
@@ -106,6 +106,9 @@ class APICreateVmInstanceMsg(APICreateMessage):
     guestOsType: Annotated[str, Field(max_length=255)] | None = None
     architecture: Architecture | None = None
     virtio: bool | None = None
+    #: (monotonic time, data map) the interceptor checked, for the handler when it
+    #: runs in the same process (never serialised: a peer checks afresh).
+    _checked: tuple[float, dict] | None = PrivateAttr(default=None)
 
 
 # -- queries ----------------------------------------------------------------------------

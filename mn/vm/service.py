@@ -16,6 +16,7 @@ things change in between.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from sqlalchemy import select, update
@@ -114,6 +115,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 VM_RESOURCE_TYPE = VmInstanceVO.__tablename__
+#: A create's handler uses its interceptor's checks when they are younger than
+#: this (the message did not leave the process); older ones are done again.
+CHECK_REUSE_SECONDS = 5.0
 
 #: ZStack's VmErrors: the code of a failed operation, its cause the step's error.
 VM_ERRORS = {
@@ -184,18 +188,31 @@ class VmInstanceService(Service):
 
     @intercepts(APICreateVmInstanceMsg)
     async def check_create(self, msg: APICreateVmInstanceMsg) -> None:
-        if msg.resourceUuid is None:
+        given = msg.resourceUuid is not None
+        if not given:
             # Chosen here so the job is routed to the MN that will own the VM.
             msg.resourceUuid = new_uuid()
-        elif await self.node.db.run(lambda s: s.get(VmInstanceVO, msg.resourceUuid) is not None):
-            raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
-                                    f"resourceUuid {msg.resourceUuid} is already used by a VmInstanceVO")
-        await self.node.db.run(creation_data, msg, msg.resourceUuid)
+
+        def check(session: Session) -> dict:
+            if given and session.get(VmInstanceVO, msg.resourceUuid) is not None:
+                raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
+                                        f"resourceUuid {msg.resourceUuid} is already used by a VmInstanceVO")
+            return creation_data(session, msg, msg.resourceUuid)
+
+        msg._checked = (time.monotonic(), await self.node.db.run(check))
 
     @handles(APICreateVmInstanceMsg)
     async def create_vm(self, msg: APICreateVmInstanceMsg) -> APICreateVmInstanceEvent:
         vm_uuid = msg.resourceUuid or new_uuid()
-        data = await self.node.db.run(creation_data, msg, vm_uuid)
+        checked = msg._checked
+        if checked is not None and time.monotonic() - checked[0] < CHECK_REUSE_SECONDS \
+                and checked[1]["vmUuid"] == vm_uuid:
+            # The interceptor checked it in this process a moment ago (what
+            # ZStack does: it does not check a create twice). Later changes
+            # race with the chain's steps either way.
+            data = checked[1]
+        else:
+            data = await self.node.db.run(creation_data, msg, vm_uuid)
 
         async def create() -> VmInstanceInventory:
             await self._chain("vm.create", data)

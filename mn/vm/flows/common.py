@@ -112,14 +112,21 @@ class VmAllocateHostFlow(Flow):
     ``hostUuid`` found on the row at rollback is this step's and is given
     back. The reservation and the record are one transaction: an MN dying
     at any moment leaves either both or neither, and the rollback of the
-    MN taking over finds what to give back on the VM's row.
+    MN taking over finds what to give back on the VM's row. The step's own
+    record is written in that transaction too (``atomic``).
     """
+
+    atomic = True
 
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
 
         def record(session: Session, host_uuid: str) -> bool:
-            return take_host(session, d["vmUuid"], host_uuid)
+            if not take_host(session, d["vmUuid"], host_uuid):
+                return False
+            d["hostUuid"] = host_uuid  # before mark_done, so the record has it
+            ctx.mark_done(session)
+            return True
 
         try:
             host_uuid = await allocate_host(ctx.node, allocation_spec(d), record=record)

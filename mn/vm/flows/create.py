@@ -1,8 +1,8 @@
 """The steps of ``vm.create`` (``flows/vm/create.xml``), in chain order.
 
 The service puts in ``ctx.data``: ``vmUuid``; ``api`` (the create request,
-for the VM row's tags and owner); the VM's columns (``name``,
-``description``, ``type``, ``cpuNum``, ``cpuSpeed``, ``memorySize``,
+for the VM row's tags and owner; dropped once the row exists); the VM's
+columns (``name``, ``description``, ``type``, ``cpuNum``, ``cpuSpeed``, ``memorySize``,
 ``reservedMemorySize``, ``platform``, ``guestOsType``, ``architecture``,
 ``imageUuid``, ``instanceOfferingUuid``, ``allocatorStrategy``); where it
 may go (``zoneUuid``, ``clusterUuid``, ``requestedHostUuid``,
@@ -17,7 +17,9 @@ rollback after a crash knows which rows are this chain's.
 from __future__ import annotations
 
 import logging
-from sqlalchemy import delete, update
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,9 +57,14 @@ class VmCreateRecordFlow(Flow):
     visible while it is being made; rollback deletes it (unless the uuid was
     someone else's VM already: then ``vmExisted`` says so)."""
 
+    atomic = True
+
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
         msg = APICreateVmInstanceMsg.model_validate(d["api"])
+        # Checked below, where a taken uuid is told from other errors;
+        # persist_new would read the row once more.
+        msg.resourceUuid = None
 
         def insert(session: Session) -> None:
             if session.get(VmInstanceVO, d["vmUuid"]) is not None:
@@ -71,6 +78,10 @@ class VmCreateRecordFlow(Flow):
                 allocatorStrategy=d.get("allocatorStrategy"), zoneUuid=d.get("zoneUuid"),
                 state=vm_state.CREATED, internalId=next_internal_id(session))
             persist_new(ctx.node, session, vm, msg, VM_RESOURCE_TYPE)
+            # The request is needed for the row's tags and owner only: the
+            # record, written once per step from now on, need not carry it.
+            d.pop("api", None)
+            ctx.mark_done(session)
 
         try:
             await run_tx(ctx.node, insert)
@@ -101,6 +112,8 @@ class VmImageSelectBackupStorageFlow(NoRollbackFlow):
     """Picks a backup storage of the VM's zone holding a Ready copy of its image
     (``backupStorageUuid``), where the root volume is made from."""
 
+    atomic = True  # it only reads
+
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
         candidates = await ctx.db.run(image_backup_storages, d["imageUuid"], d.get("zoneUuid"))
@@ -118,17 +131,24 @@ def _volume_specs(data: dict) -> list[tuple[dict, str]]:
 
 class VmAllocatePrimaryStorageFlow(Flow):
     """Reserves room for the root and data volumes on primary storages of the
-    VM's cluster and inserts their rows (status Creating), in one transaction:
-    a volume row with a primary storage is what holds that capacity."""
+    VM's cluster, inserts their rows and makes them there (an install path:
+    a KVM host makes the file when it creates the VM), Ready, the root
+    volume recorded on the VM; all in one transaction, since a volume row
+    with a primary storage is what holds that capacity. Rollback gives the
+    room back and deletes the rows."""
+
+    atomic = True
 
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
 
         def allocate(session: Session) -> None:
+            # First: the storage's capacity row, locked by the reservation
+            # until the commit, is then held for less time.
+            ctx.mark_done(session)
             vm = find_vm(session, d["vmUuid"])
             account = owner_of(session, vm.uuid)
-            requested = d.get("primaryStorageUuidForRootVolume")
-            preferred: list[str] = [requested] if requested else []
+            volumes = []
             for device_id, (spec, volume_type) in enumerate(_volume_specs(d)):
                 volume = VolumeVO(
                     uuid=spec["uuid"], name=spec["name"], description=spec.get("description"),
@@ -137,9 +157,16 @@ class VmAllocatePrimaryStorageFlow(Flow):
                     status=CREATING, size=spec["size"], actualSize=0, deviceId=device_id,
                     format=spec.get("format"), lastVmInstanceUuid=vm.uuid)
                 session.add(volume)
-                session.flush()
+                if account is not None:
+                    ownership.own(session, account, volume.uuid, VOLUME_RESOURCE_TYPE)
+                volumes.append(volume)
+            session.flush()
+            vm.rootVolumeUuid = d["rootVolume"]["uuid"]
+            requested = d.get("primaryStorageUuidForRootVolume")
+            preferred: list[str] = [requested] if requested else []
+            for volume in volumes:
                 placed = place_on_candidates(session, volume, vm.clusterUuid, vm.hostUuid, preferred)
-                if volume_type == ROOT:
+                if volume.type == ROOT:
                     if requested and placed != requested:
                         raise OperationError.of(
                             SysErrors.OPERATION_ERROR,
@@ -148,8 +175,8 @@ class VmAllocatePrimaryStorageFlow(Flow):
                             f"Connected, or has not {volume.size} bytes available")
                     # Data volumes go with the root volume when it has room.
                     preferred = [placed]
-                if account is not None:
-                    ownership.own(session, account, volume.uuid, VOLUME_RESOURCE_TYPE)
+                volume.installPath = install_path(_paths_of(session, placed), volume)
+                volume.status = READY
 
         await run_tx(ctx.node, allocate)
 
@@ -168,40 +195,16 @@ class VmAllocatePrimaryStorageFlow(Flow):
         await run_tx(ctx.node, give_back)
 
 
-class VmInstantiateVolumesFlow(Flow):
-    """Makes the volumes on their primary storage (simulated: an install path)
-    and records the root volume on the VM; rollback undoes the records."""
-
-    async def run(self, ctx: FlowContext) -> None:
-        d = ctx.data
-        specs = _volume_specs(d)
-
-        def instantiate(session: Session) -> None:
-            for spec, _ in specs:
-                volume = session.get(VolumeVO, spec["uuid"])
-                ps = session.get(PrimaryStorageVO, volume.primaryStorageUuid)
-                volume.installPath = install_path(ps, volume)
-                volume.status = READY
-            find_vm(session, d["vmUuid"]).rootVolumeUuid = d["rootVolume"]["uuid"]
-
-        await run_tx(ctx.node, instantiate)
-
-    async def rollback(self, ctx: FlowContext) -> None:
-        d = ctx.data
-        uuids = [spec["uuid"] for spec, _ in _volume_specs(d)]
-
-        def undo(session: Session) -> None:
-            session.execute(update(VolumeVO).where(VolumeVO.uuid.in_(uuids), VolumeVO.status == READY)
-                            .values(status=CREATING, installPath=None),
-                            execution_options={"synchronize_session": False})
-            session.execute(update(VmInstanceVO).where(VmInstanceVO.uuid == d["vmUuid"])
-                            .values(rootVolumeUuid=None), execution_options={"synchronize_session": False})
-
-        await run_tx(ctx.node, undo)
+def _paths_of(session: Session, ps_uuid: str):
+    # Two columns: loading the row would load its cluster refs too (selectin).
+    return session.execute(select(PrimaryStorageVO.mountPath, PrimaryStorageVO.url)
+                           .where(PrimaryStorageVO.uuid == ps_uuid)).one()
 
 
-def install_path(ps: PrimaryStorageVO, volume: VolumeVO) -> str:
-    """Where a volume's file would be on its primary storage (ZStack's layout)."""
+def install_path(ps: PrimaryStorageVO | Any, volume: VolumeVO) -> str:
+    """Where a volume's file would be on its primary storage (ZStack's layout).
+
+    ``ps``: the storage's row, or anything with its ``mountPath`` and ``url``."""
     base = (ps.mountPath or ps.url or "").rstrip("/")
     kind = "rootVolumes" if volume.type == ROOT else "dataVolumes"
     return f"{base}/{kind}/vol-{volume.uuid}/{volume.uuid}.qcow2"
@@ -212,6 +215,8 @@ class VmAllocateNicFlow(Flow):
     none, in one transaction) and sets the default L3 network; rollback gives
     the addresses back and deletes the nics."""
 
+    atomic = True
+
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
         l3_uuids, nic_uuids = d.get("l3NetworkUuids") or [], d.get("nicUuids") or []
@@ -220,6 +225,9 @@ class VmAllocateNicFlow(Flow):
             return
 
         def allocate(session: Session) -> None:
+            # First: the networks' IP ranges, locked by the allocation until
+            # the commit, are then held for less time.
+            ctx.mark_done(session)
             vm = find_vm(session, d["vmUuid"])
             for device_id, (l3_uuid, nic_uuid) in enumerate(zip(l3_uuids, nic_uuids)):
                 add_nic(ctx.node, session, vm, l3_uuid, device_id, nic_uuid=nic_uuid,
@@ -258,16 +266,29 @@ class VmCreatedFlow(NoRollbackFlow):
     """The end of a create: Running, or (JustCreate, CreateStopped) stopped on
     the hypervisor and Stopped, its host's CPU and memory given back."""
 
+    atomic = True  # the stop on the hypervisor needs no rollback
+
     async def run(self, ctx: FlowContext) -> None:
         d = ctx.data
         vm_uuid, host_uuid = d["vmUuid"], d["hostUuid"]
         if d.get("strategy", INSTANT_START) == INSTANT_START:
-            ok = await run_tx(ctx.node, set_state, vm_uuid, vm_state.CREATED, vm_state.RUNNING,
-                              lastHostUuid=host_uuid)
+            def end(session: Session) -> bool:
+                return set_state(session, vm_uuid, vm_state.CREATED, vm_state.RUNNING, lastHostUuid=host_uuid)
         else:
             backend, spec = await backend_of(ctx.node, vm_uuid)
             await backend.stop_vm(ctx.node, spec, "cold")
-            ok = await run_tx(ctx.node, _stop_created, vm_uuid, host_uuid, d["cpuNum"], d["memorySize"])
+
+            def end(session: Session) -> bool:
+                return _stop_created(session, vm_uuid, host_uuid, d["cpuNum"], d["memorySize"])
+
+        def end_and_record(session: Session) -> bool:
+            # The chain's last step: with no handlers, recording it deletes the record.
+            done = end(session)
+            if done:
+                ctx.mark_done(session)
+            return done
+
+        ok = await run_tx(ctx.node, end_and_record)
         if not ok:
             raise OperationError.of(SysErrors.OPERATION_ERROR,
                                     f"vm instance[uuid:{vm_uuid}] left state Created while being created")
