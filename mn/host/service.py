@@ -220,8 +220,14 @@ class HostService(Service):
 
     @intercepts(APIAddSimulatorHostMsg)
     async def check_add_simulator_host(self, msg: APIAddSimulatorHostMsg) -> None:
+        await self.check_add(msg, SimulatorHostFactory.hypervisor_type)
+
+    async def check_add(self, msg: Any, hypervisor_type: str) -> None:
+        """What an AddXxxHost interceptor checks: a cluster of ``hypervisor_type``
+        this MN can serve, and a managementIp no host has."""
+
         def check(session: Session) -> None:
-            self._factory_for_cluster(session, msg.clusterUuid, SimulatorHostFactory.hypervisor_type)
+            self._factory_for_cluster(session, msg.clusterUuid, hypervisor_type)
             self._check_management_ip_free(session, msg.managementIp)
 
         await self.node.db.run(check)
@@ -323,6 +329,13 @@ class HostService(Service):
 
     @handles(APIUpdateHostMsg)
     async def update_host(self, msg: APIUpdateHostMsg) -> APIUpdateHostEvent:
+        return APIUpdateHostEvent(inventory=await self.update(msg))
+
+    async def update(self, msg: Any, more: Callable[[Session, HostVO], None] | None = None) -> HostInventory:
+        """Apply an UpdateXxxHost message's name, description and managementIp
+        (absent fields kept), and ``more(session, host)`` (a hypervisor's own
+        fields), in one transaction in the host's queue."""
+
         def change(session: Session) -> HostInventory:
             vo = find_host(session, msg.uuid)
             if msg.name is not None:
@@ -332,6 +345,8 @@ class HostService(Service):
             if msg.managementIp is not None and msg.managementIp != vo.managementIp:
                 self._check_management_ip_free(session, msg.managementIp, vo.uuid)
                 vo.managementIp = msg.managementIp
+            if more is not None:
+                more(session, vo)
             try:
                 session.flush()
             except IntegrityError as exc:
@@ -340,8 +355,7 @@ class HostService(Service):
                 raise
             return HostInventory.from_vo(vo)
 
-        inventory = await self.node.queues.run(queue_of(msg.uuid), lambda: self.node.db.run(change))
-        return APIUpdateHostEvent(inventory=inventory)
+        return await self.node.queues.run(queue_of(msg.uuid), lambda: self.node.db.run(change))
 
     # -- state -------------------------------------------------------------------------
 

@@ -14,14 +14,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mn.db.models.host import KVMHostVO
 from mn.errors import OperationError, SysErrors
-from mn.host.inventory import HostInventory
 from mn.host.messages import APIAddHostEvent, APIUpdateHostEvent, ReconnectHostMsg
-from mn.host.service import find_host, queue_of
 from mn.host.tracker import RECONNECT_TIMEOUT
 from mn.service import Service, handles, intercepts
 from mn.vm.hypervisor import register_hypervisor
@@ -84,11 +81,7 @@ class KvmService(Service):
 
     @intercepts(APIAddKVMHostMsg)
     async def check_add(self, msg: APIAddKVMHostMsg) -> None:
-        def check(session: Session) -> None:
-            self.hosts._factory_for_cluster(session, msg.clusterUuid, KVM_HYPERVISOR_TYPE)
-            self.hosts._check_management_ip_free(session, msg.managementIp)
-
-        await self.node.db.run(check)
+        await self.hosts.check_add(msg, KVM_HYPERVISOR_TYPE)
 
     @handles(APIAddKVMHostMsg)
     async def add_kvm_host(self, msg: APIAddKVMHostMsg) -> APIAddHostEvent:
@@ -96,35 +89,19 @@ class KvmService(Service):
 
     @handles(APIUpdateKVMHostMsg)
     async def update_kvm_host(self, msg: APIUpdateKVMHostMsg) -> APIUpdateHostEvent:
-        def change(session: Session) -> HostInventory:
-            vo = find_host(session, msg.uuid)
-            login = session.get(KVMHostVO, msg.uuid)
+        def change_login(session: Session, host: Any) -> None:
+            login = session.get(KVMHostVO, host.uuid)
             if login is None:
                 raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
-                                        f"host[uuid:{msg.uuid}] is not a kvm host")
-            for field in ("name", "description"):
-                if getattr(msg, field) is not None:
-                    setattr(vo, field, getattr(msg, field))
-            if msg.managementIp is not None and msg.managementIp != vo.managementIp:
-                self.hosts._check_management_ip_free(session, msg.managementIp, vo.uuid)
-                vo.managementIp = msg.managementIp
+                                        f"host[uuid:{host.uuid}] is not a kvm host")
             if msg.username is not None:
                 login.username = msg.username
             if msg.password is not None:
                 login.password = msg.password
             if msg.sshPort is not None:
                 login.port = msg.sshPort
-            try:
-                session.flush()
-            except IntegrityError as exc:
-                if "managementIp" in str(exc.orig):
-                    raise OperationError.of(SysErrors.INVALID_ARGUMENT_ERROR,
-                                            f"there has been a host having managementIp[{msg.managementIp}]") from None
-                raise
-            return HostInventory.from_vo(vo)
 
-        inventory = await self.node.queues.run(queue_of(msg.uuid), lambda: self.node.db.run(change))
-        return APIUpdateHostEvent(inventory=inventory)
+        return APIUpdateHostEvent(inventory=await self.hosts.update(msg, change_login))
 
     # -- what agents report ----------------------------------------------------------------------
 

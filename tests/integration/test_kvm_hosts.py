@@ -108,6 +108,26 @@ def test_added_hosts_are_connected_with_the_machines_capacity(api, world, hosts,
     assert ping["hostUuid"] == hosts[0]["uuid"] and ping["sendCommandUrl"].endswith("/zstack/asyncrest/sendcommand")
 
 
+def test_update_kvm_host_changes_its_name_and_login(api, hosts, mariadb_url):
+    from sqlalchemy import create_engine, text
+
+    updated = api.action(f"/hosts/kvm/{hosts[1]['uuid']}/actions", "updateKVMHost",
+                         {"name": "kvm-renamed", "username": "admin", "sshPort": 2222})["inventory"]
+    assert updated["name"] == "kvm-renamed"
+    engine = create_engine(mariadb_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT username, port FROM KVMHostVO WHERE uuid = :u"),
+                                {"u": hosts[1]["uuid"]}).one() == ("admin", 2222)
+    finally:
+        engine.dispose()
+    with pytest.raises(ApiError) as info:
+        api.action(f"/hosts/kvm/{hosts[1]['uuid']}/actions", "updateKVMHost",
+                   {"name": "kvm-clash", "managementIp": hosts[0]["managementIp"]})
+    assert info.value.status in (400, 503)
+    assert host(api, hosts[1]["uuid"])["name"] == "kvm-renamed"  # nothing of the refused update stays
+
+
 def test_a_host_that_cannot_be_reached_is_not_added(api, world):
     # No agent and no sshd on 127.0.0.9: deploying fails, nothing is left.
     with pytest.raises(ApiError) as info:

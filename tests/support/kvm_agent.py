@@ -6,21 +6,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from tests.support.cluster import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 KVMAGENT = Path(sys.executable).with_name("zstack-kvmagent")
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class AgentProcess:
