@@ -78,11 +78,10 @@ class KvmHypervisor(HypervisorBackend):
     async def start_vm(self, node, vm):
         bridges = await node.db.run(cmds.bridges_of_l3, sorted({n.l3NetworkUuid for n in vm.nics
                                                                  if n.l3NetworkUuid}))
-        host_ip = await self._host_ip(node, vm.hostUuid)
         for bridge in {b.name: b for b in bridges.values()}.values():
             # Idempotent on the agent: the bridge exists after the first VM.
             await self._call(node, "start", vm, bridge.path, bridge.command())
-        log.debug("starting vm %s on kvm host %s", vm.uuid, host_ip)
+        log.debug("starting vm %s on kvm host %s", vm.uuid, vm.hostUuid)
         await self._call(node, "start", vm, cmds.START_VM,
                          cmds.start_vm_command(vm, bridges, AGENT_COMMAND_TIMEOUT.value))
 
