@@ -225,11 +225,10 @@ def _insert(session: Session, row: IpRangeVO, address: int, used_for: str,
                   ip=to_text(address), gateway=row.gateway, netmask=row.netmask, ipInLong=address,
                   usedFor=used_for, vmNicUuid=vm_nic_uuid, metaData=None, createDate=now, lastOpDate=now)
     try:
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(_INSERT_USED, values)
-        else:
-            with session.begin_nested():
-                session.execute(_INSERT_USED, values)
+        # No savepoint: a duplicate key undoes this statement only (InnoDB and
+        # SQLite alike), and the two round trips of one would be spent while
+        # this network's ranges are locked.
+        session.execute(_INSERT_USED, values)
     except IntegrityError:
         return None
     # The row as the session's own object, without reading it back.

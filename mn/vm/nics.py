@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mn.db.models.vm import VmInstanceVO, VmNicVO
 from mn.identity import ownership
+from mn.ids import new_uuid
 from mn.network.ipam import allocate_ip, release_ip
 from mn.vm.records import forget, owner_of
 
@@ -48,22 +49,29 @@ def next_device_id(session: Session, vm_uuid: str) -> int:
 
 def add_nic(node: Any, session: Session, vm: VmInstanceVO, l3_network_uuid: str, device_id: int, *,
             nic_uuid: str | None = None, static_ip: str | None = None, mac: str | None = None,
-            driver_type: str | None = None) -> VmNicVO:
+            driver_type: str | None = None, account_uuid: str | None = None) -> VmNicVO:
     """Insert a nic of ``vm`` on the L3 network with a newly allocated address.
 
     The address is ``static_ip`` if given; allocation failures (no free
     address, address taken) raise OperationError and, since the caller's
-    transaction then rolls back, leave nothing behind.
+    transaction then rolls back, leave nothing behind. ``account_uuid``,
+    the VM's owner, saves reading it when the caller knows it.
     """
-    nic = VmNicVO(vmInstanceUuid=vm.uuid, l3NetworkUuid=l3_network_uuid, mac=mac or new_mac(),
+    nic_uuid = nic_uuid or new_uuid()
+    # The address first, so the nic row is written once, already holding it
+    # (UsedIpVO.vmNicUuid has no foreign key for this reason).
+    used = allocate_ip(session, l3_network_uuid, ip=static_ip, vm_nic_uuid=nic_uuid)
+    nic = VmNicVO(uuid=nic_uuid, vmInstanceUuid=vm.uuid, l3NetworkUuid=l3_network_uuid, mac=mac or new_mac(),
                   hypervisorType=vm.hypervisorType, deviceId=device_id,
-                  internalName=internal_name(vm.internalId, device_id), driverType=driver_type)
-    if nic_uuid is not None:
-        nic.uuid = nic_uuid
+                  internalName=internal_name(vm.internalId, device_id), driverType=driver_type,
+                  usedIpUuid=used.uuid, ip=used.ip, netmask=used.netmask, gateway=used.gateway,
+                  ipVersion=used.ipVersion)
     session.add(nic)
     session.flush()
-    _own_like_vm(session, vm.uuid, nic.uuid)
-    give_nic_ip(session, nic, static_ip)
+    account = account_uuid or owner_of(session, vm.uuid)
+    if account is not None:
+        # A nic belongs to the VM's account (ZStack's VmNicVO is OwnedByAccount).
+        ownership.own(session, account, nic.uuid, NIC_RESOURCE_TYPE)
     return nic
 
 
@@ -105,10 +113,3 @@ def remove_nic(node: Any, session: Session, nic_uuid: str) -> bool:
 def nics_of(session: Session, vm_uuid: str) -> list[VmNicVO]:
     return list(session.scalars(select(VmNicVO).where(VmNicVO.vmInstanceUuid == vm_uuid)
                                 .order_by(VmNicVO.deviceId)))
-
-
-def _own_like_vm(session: Session, vm_uuid: str, nic_uuid: str) -> None:
-    # A nic belongs to the VM's account (ZStack's VmNicVO is OwnedByAccount).
-    account = owner_of(session, vm_uuid)
-    if account is not None:
-        ownership.own(session, account, nic_uuid, NIC_RESOURCE_TYPE)

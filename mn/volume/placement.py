@@ -65,10 +65,22 @@ def place_on_candidates(session: Session, volume: VolumeVO, cluster_uuid: str, h
     a storage filled by a concurrent reservation is skipped. Raises
     OperationError SYS.1006 when none has room.
     """
+    ps_uuid = reserve_on_candidates(session, volume, cluster_uuid, host_uuid, preferred)
+    volume.primaryStorageUuid = ps_uuid
+    session.flush()
+    return ps_uuid
+
+
+def reserve_on_candidates(session: Session, volume: VolumeVO, cluster_uuid: str, host_uuid: str | None,
+                          preferred: list[str] = ()) -> str:
+    """Like :func:`place_on_candidates`, for a volume whose row is not written
+    yet: reserve its ``size`` and return the storage; the caller sets
+    ``primaryStorageUuid`` before the row is written in this transaction."""
     candidates = candidate_primary_storages(session, cluster_uuid, volume.size, host_uuid)
     ordered = [ps for ps in preferred if ps in candidates] + [ps for ps in candidates if ps not in preferred]
     for ps_uuid in ordered:
-        if place_volume(session, volume, ps_uuid, host_uuid):
+        if reserve_primary_storage_capacity(session, ps_uuid, volume.size, host_uuid, resource_uuid=volume.uuid,
+                                            resource_type=VOLUME_RESOURCE_TYPE):
             return ps_uuid
     where = f"cluster[uuid:{cluster_uuid}]" + (f" for host[uuid:{host_uuid}]" if host_uuid else "")
     raise OperationError.of(SysErrors.OPERATION_ERROR,

@@ -134,7 +134,7 @@ async def test_a_ten_address_network_is_exhausted_exactly(nodes, allocators):
     assert len(again) == 3 and len(failed) == 5 and duplicates(allocators[0], l3.uuid) == []
 
 
-async def test_a_lost_race_rolls_back_to_its_savepoint_only(nodes, allocators, monkeypatch):
+async def test_a_lost_race_undoes_only_its_own_insert(nodes, allocators, monkeypatch):
     _, l3 = await network(nodes, ranges=(("10.9.0.11", "10.9.0.20"),))
     taken = await allocators[0].run(lambda s: allocate_ip(s, l3.uuid, ip="10.9.0.11"))
     real_find_free = ipam._find_free

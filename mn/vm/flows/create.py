@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from mn.api.resource import persist_new
 from mn.db.models.storage import PrimaryStorageVO
 from mn.db.models.vm import VmInstanceVO
-from mn.db.models.volume import CREATING, DATA, READY, ROOT, VolumeVO
+from mn.db.models.volume import DATA, READY, ROOT, VolumeVO
 from mn.errors import OperationError, SysErrors, error
 from mn.flow import Flow, FlowContext, NoRollbackFlow
 from mn.identity import ownership
@@ -45,7 +45,7 @@ from mn.vm.records import (
     run_tx,
     set_state,
 )
-from mn.volume.placement import VOLUME_RESOURCE_TYPE, place_on_candidates, unplace_volume
+from mn.volume.placement import VOLUME_RESOURCE_TYPE, reserve_on_candidates, unplace_volume
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ class VmCreateRecordFlow(Flow):
                 allocatorStrategy=d.get("allocatorStrategy"), zoneUuid=d.get("zoneUuid"),
                 state=vm_state.CREATED, internalId=next_internal_id(session))
             persist_new(ctx.node, session, vm, msg, VM_RESOURCE_TYPE)
+            if getattr(ctx.node, "identity", None) is not None:
+                # The owner of the VM's volumes and nics, which later steps
+                # would otherwise read back.
+                d["accountUuid"] = ownership.owner_of(msg.session)
             # The request is needed for the row's tags and owner only: the
             # record, written once per step from now on, need not carry it.
             d.pop("api", None)
@@ -147,26 +151,22 @@ class VmAllocatePrimaryStorageFlow(Flow):
             # until the commit, is then held for less time.
             ctx.mark_done(session)
             vm = find_vm(session, d["vmUuid"])
-            account = owner_of(session, vm.uuid)
-            volumes = []
+            account = d.get("accountUuid") or owner_of(session, vm.uuid)
+            requested = d.get("primaryStorageUuidForRootVolume")
+            preferred: list[str] = [requested] if requested else []
+            paths: dict[str, Any] = {}
             for device_id, (spec, volume_type) in enumerate(_volume_specs(d)):
                 volume = VolumeVO(
                     uuid=spec["uuid"], name=spec["name"], description=spec.get("description"),
                     vmInstanceUuid=vm.uuid, diskOfferingUuid=spec.get("diskOfferingUuid"),
                     rootImageUuid=vm.imageUuid if volume_type == ROOT else None, type=volume_type,
-                    status=CREATING, size=spec["size"], actualSize=0, deviceId=device_id,
+                    status=READY, size=spec["size"], actualSize=0, deviceId=device_id,
                     format=spec.get("format"), lastVmInstanceUuid=vm.uuid)
-                session.add(volume)
-                if account is not None:
-                    ownership.own(session, account, volume.uuid, VOLUME_RESOURCE_TYPE)
-                volumes.append(volume)
-            session.flush()
-            vm.rootVolumeUuid = d["rootVolume"]["uuid"]
-            requested = d.get("primaryStorageUuidForRootVolume")
-            preferred: list[str] = [requested] if requested else []
-            for volume in volumes:
-                placed = place_on_candidates(session, volume, vm.clusterUuid, vm.hostUuid, preferred)
-                if volume.type == ROOT:
+                # Reserved before the row is written, so the row is written
+                # once, on its storage and Ready (an install path: a KVM host
+                # makes the file when it creates the VM).
+                placed = reserve_on_candidates(session, volume, vm.clusterUuid, vm.hostUuid, preferred)
+                if volume_type == ROOT:
                     if requested and placed != requested:
                         raise OperationError.of(
                             SysErrors.OPERATION_ERROR,
@@ -175,8 +175,16 @@ class VmAllocatePrimaryStorageFlow(Flow):
                             f"Connected, or has not {volume.size} bytes available")
                     # Data volumes go with the root volume when it has room.
                     preferred = [placed]
-                volume.installPath = install_path(_paths_of(session, placed), volume)
-                volume.status = READY
+                if placed not in paths:
+                    paths[placed] = _paths_of(session, placed)
+                volume.primaryStorageUuid = placed
+                volume.installPath = install_path(paths[placed], volume)
+                session.add(volume)
+                if account is not None:
+                    ownership.own(session, account, volume.uuid, VOLUME_RESOURCE_TYPE)
+            # The volumes before the VM names its root volume (a foreign key).
+            session.flush()
+            vm.rootVolumeUuid = d["rootVolume"]["uuid"]
 
         await run_tx(ctx.node, allocate)
 
@@ -231,7 +239,7 @@ class VmAllocateNicFlow(Flow):
             vm = find_vm(session, d["vmUuid"])
             for device_id, (l3_uuid, nic_uuid) in enumerate(zip(l3_uuids, nic_uuids)):
                 add_nic(ctx.node, session, vm, l3_uuid, device_id, nic_uuid=nic_uuid,
-                        static_ip=static_ips.get(l3_uuid))
+                        static_ip=static_ips.get(l3_uuid), account_uuid=d.get("accountUuid"))
             vm.defaultL3NetworkUuid = d.get("defaultL3NetworkUuid") or l3_uuids[0]
 
         await run_tx(ctx.node, allocate)
