@@ -256,11 +256,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the database (printed) instead of dropping it")
     parser.add_argument("--database", help="measure a database kept by --keep (no seeding; --vms is ignored)")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() the objects alive before measuring, as a node could once started: "
-                             "full collections then walk only what queries create (the node does not do "
-                             "this today; without it, the slowest samples are the ones a full collection "
-                             "lands on)")
+    parser.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True,
+                        help="gc.freeze() the objects alive before measuring, as a node does once started "
+                             "(mn/node.py): full collections then walk only what queries create; "
+                             "--no-gc-freeze measures without it (the slowest samples are then the ones a "
+                             "full collection lands on)")
     args = parser.parse_args()
 
     server = make_url(args.db_server)

@@ -129,8 +129,8 @@ async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec,
     has enough capacity ...", with what ruled the hosts out) when no host
     fits. Release with :func:`~mn.host.capacity.release_host_capacity`.
 
-    The candidates are read in one transaction; each reservation attempt is
-    a transaction of its own. An UPDATE that finds a host full keeps that
+    The candidates are read in the transaction of the first reservation
+    attempt; every other attempt is a transaction of its own. An UPDATE that finds a host full keeps that
     row locked until its transaction ends (InnoDB), so trying several hosts
     in one transaction would let two allocations wait for each other.
     """
@@ -138,17 +138,18 @@ async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec,
     # The ratios once, so the candidates and the error agree.
     cpu_r, memory_r = cpu_ratio(), memory_ratio()
     stages = _stages(spec, cpu_r, memory_r)
-    candidates = await node.db.run(_candidates, spec, stages)
     storage_check = _storage_check(spec)
+    candidates, first = await node.db.run(_candidates_and_first_try, spec, stages, storage_check, record)
     storage_refusals = changed = 0
-    for host_uuid, cluster_uuid in candidates:
+    for index, (host_uuid, cluster_uuid) in enumerate(candidates):
+        outcome, tries = (first, 1) if index == 0 else (None, 0)
         # A host that lost a race may still have room (another allocation
         # held its row at that moment): try it again before the next one.
-        for attempt in range(ATTEMPTS_PER_HOST):
+        while outcome is None or (outcome is _CHANGED and tries < ATTEMPTS_PER_HOST):
+            if tries:
+                await asyncio.sleep(0.005 * tries)
             outcome = await node.db.run(_try_host, spec, host_uuid, cluster_uuid, storage_check, record)
-            if outcome is not _CHANGED:
-                break
-            await asyncio.sleep(0.005 * (attempt + 1))
+            tries += 1
         if outcome is _RESERVED:
             return host_uuid
         if outcome is _NO_STORAGE:
@@ -174,6 +175,19 @@ def _candidates(session: Session, spec: HostAllocationSpec, stages: list["Stage"
         .join(ClusterVO, ClusterVO.uuid == HostVO.clusterUuid).join(ZoneVO, ZoneVO.uuid == HostVO.zoneUuid)
         .where(*conditions)).all()
     return _order(session, spec, rows)
+
+
+def _candidates_and_first_try(session: Session, spec: HostAllocationSpec, stages: list["Stage"],
+                              storage_check: Callable[[Session, str, str], bool] | None,
+                              record: Callable[[Session, str], bool] | None) -> tuple[list[tuple[str, str]], object]:
+    """The candidates, and the outcome of trying the best one in the same
+    transaction (most allocations need no other): one transaction fewer.
+    Reading takes no lock, so this transaction still tries one host only."""
+    candidates = _candidates(session, spec, stages)
+    if not candidates:
+        return candidates, None
+    host_uuid, cluster_uuid = candidates[0]
+    return candidates, _try_host(session, spec, host_uuid, cluster_uuid, storage_check, record)
 
 
 def _try_host(session: Session, spec: HostAllocationSpec, host_uuid: str, cluster_uuid: str,

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -110,13 +110,16 @@ def take_host(session: Session, vm_uuid: str, host_uuid: str) -> bool:
     False if the VM row is gone, in which case the caller gives the
     capacity back.
     """
-    host = session.get(HostVO, host_uuid)
-    if host is None:
-        return False
+    # One statement, the host's columns read by primary key inside it; no
+    # row is matched when either is gone.
+    def of_host(column):
+        return select(column).where(HostVO.uuid == host_uuid).scalar_subquery()
+
     result = session.execute(
-        update(VmInstanceVO).where(VmInstanceVO.uuid == vm_uuid)
-        .values(hostUuid=host_uuid, clusterUuid=host.clusterUuid, zoneUuid=host.zoneUuid,
-                hypervisorType=host.hypervisorType),
+        update(VmInstanceVO)
+        .where(VmInstanceVO.uuid == vm_uuid, exists().where(HostVO.uuid == host_uuid))
+        .values(hostUuid=host_uuid, clusterUuid=of_host(HostVO.clusterUuid), zoneUuid=of_host(HostVO.zoneUuid),
+                hypervisorType=of_host(HostVO.hypervisorType)),
         execution_options={"synchronize_session": False})
     return result.rowcount == 1
 
