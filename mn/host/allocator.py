@@ -193,15 +193,11 @@ def _candidates_and_first_try(session: Session, spec: HostAllocationSpec, stages
 def _try_host(session: Session, spec: HostAllocationSpec, host_uuid: str, cluster_uuid: str,
               storage_check: Callable[[Session, str, str], bool] | None,
               record: Callable[[Session, str], bool] | None = None) -> object:
-    # Still usable? It may have been disabled or put into maintenance since
-    # the candidates were read.
-    usable = session.scalar(select(HostVO.uuid).where(HostVO.uuid == host_uuid, HostVO.state == HOST_ENABLED,
-                                                      HostVO.status == HOST_CONNECTED))
-    if usable is None:
-        return _CHANGED
     if storage_check is not None and not storage_check(session, cluster_uuid, host_uuid):
         return _NO_STORAGE
-    if reserve_host_capacity(session, host_uuid, spec.cpu_num, spec.memory_size):
+    # Only while the host is still usable: it may have been disabled or put
+    # into maintenance since the candidates were read.
+    if reserve_host_capacity(session, host_uuid, spec.cpu_num, spec.memory_size, usable_only=True):
         if record is not None and not record(session, host_uuid):
             raise RecordRefused(host_uuid)
         return _RESERVED

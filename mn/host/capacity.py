@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from mn.db.models.host import HostCapacityVO
+from mn.db.models.host import HOST_CONNECTED, HOST_ENABLED, HostCapacityVO, HostVO
 from mn.errors import OperationError, SysErrors
 from mn.host.config import CPU_OVERPROVISIONING_RATIO, MEMORY_OVERPROVISIONING_RATIO
 
@@ -90,19 +90,23 @@ def _fits_by_row(cpu_num: int, memory: int, cpu_ratio_now: int):
 
 
 def reserve_host_capacity(session: Session, host_uuid: str, cpu_num: int, memory_size: int, *,
-                          force: bool = False) -> bool:
+                          force: bool = False, usable_only: bool = False) -> bool:
     """Take ``cpu_num`` CPUs and ``memory_size`` bytes (before overcommit) from the host.
 
     Returns False, changing nothing, when they do not fit or the host is
-    gone; raises OperationError SYS.1007 for negative amounts. ``force``
-    takes them even when they do not fit (a VM found running on the host
-    holds what it holds; the host is then overcommitted).
+    gone, or with ``usable_only`` when it is not Enabled and Connected at
+    that moment; raises OperationError SYS.1007 for negative amounts.
+    ``force`` takes them even when they do not fit (a VM found running on
+    the host holds what it holds; the host is then overcommitted).
     """
     _check_amounts(cpu_num, memory_size)
     # Each ratio read once: the event loop may change it while this thread runs.
     cpu_r, memory_r = cpu_ratio(), memory_ratio()
     memory = memory_to_reserve(memory_size, memory_r)
     fits = [] if force else [_fits_by_row(cpu_num, memory, cpu_r)]
+    if usable_only:
+        fits.append(exists().where(HostVO.uuid == host_uuid, HostVO.state == HOST_ENABLED,
+                                   HostVO.status == HOST_CONNECTED))
     result = session.execute(
         update(_CAP)
         .where(_CAP.uuid == host_uuid, *fits)

@@ -67,8 +67,7 @@ class VmCreateRecordFlow(Flow):
         msg.resourceUuid = None
 
         def insert(session: Session) -> None:
-            if session.get(VmInstanceVO, d["vmUuid"]) is not None:
-                raise _taken(d["vmUuid"])
+            # A taken uuid fails the insert (its primary key), told below.
             vm = VmInstanceVO(
                 uuid=d["vmUuid"], name=d["name"], description=d.get("description"), type=d["type"],
                 imageUuid=d["imageUuid"], instanceOfferingUuid=d.get("instanceOfferingUuid"),
@@ -89,12 +88,13 @@ class VmCreateRecordFlow(Flow):
 
         try:
             await run_tx(ctx.node, insert)
-        except _UuidTaken:
-            d["vmExisted"] = True
-            raise
-        except IntegrityError:
-            d["vmExisted"] = True  # a concurrent create of the same uuid won
-            raise _taken(d["vmUuid"]) from None
+        except IntegrityError as exc:
+            if await ctx.db.run(lambda session: session.get(VmInstanceVO, d["vmUuid"]) is not None):
+                d["vmExisted"] = True  # another VM's uuid, or a concurrent create of this one won
+                raise _taken(d["vmUuid"]) from None
+            # A row it names went away meanwhile (the image, the zone...).
+            raise OperationError.of(SysErrors.OPERATION_ERROR,
+                                    f"could not record vm instance[uuid:{d['vmUuid']}]: {exc.orig}") from None
 
     async def rollback(self, ctx: FlowContext) -> None:
         if ctx.data.get("vmExisted"):
@@ -103,12 +103,8 @@ class VmCreateRecordFlow(Flow):
         await run_tx(ctx.node, lambda session: delete_vm_row(ctx.node, session, vm_uuid))
 
 
-class _UuidTaken(OperationError):
-    """The VM's uuid is another VM's: this create must not delete that row."""
-
-
-def _taken(vm_uuid: str) -> _UuidTaken:
-    return _UuidTaken(error(SysErrors.INVALID_ARGUMENT_ERROR,
+def _taken(vm_uuid: str) -> OperationError:
+    return OperationError(error(SysErrors.INVALID_ARGUMENT_ERROR,
                             f"resourceUuid {vm_uuid} is already used by a VmInstanceVO"))
 
 
