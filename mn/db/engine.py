@@ -31,6 +31,49 @@ _CONNECTION_LOST = frozenset({2002, 2003, 2006, 2013, 2055})
 #: (a MariaDB restart takes a few seconds; a failover of a cluster longer).
 DEFAULT_OUTAGE_TOLERANCE = 120.0
 
+#: ``session.info`` keys: callbacks run once the transaction commits, and the
+#: probe that tells whether it did when the connection is lost during COMMIT.
+_AFTER_COMMIT = "zstack.after_commit"
+_COMMIT_PROBE = "zstack.commit_probe"
+
+
+def after_commit(session: Session, callback) -> None:
+    """Run ``callback`` (in the committing thread) once ``session``'s transaction commits.
+
+    Never run when it rolls back, so the caller learns exactly what the
+    database holds.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def commit_probe(session: Session, probe) -> None:
+    """Say how to tell whether ``session``'s transaction committed: ``probe(other_session)``
+    returns True when its writes are in the database.
+
+    A connection lost during COMMIT leaves that unknown (the server may have
+    committed before the client heard it). :meth:`Database.run` then asks the
+    probe instead of running the transaction again, which would do its work
+    twice. A transaction without a probe is run again.
+    """
+    session.info[_COMMIT_PROBE] = probe
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    # after_commit also fires when a SAVEPOINT is released: only the real commit counts.
+    if session.in_nested_transaction():
+        return
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        callback()
+
+
+class _AmbiguousCommit(Exception):
+    """The connection was lost during COMMIT of a transaction that has a probe."""
+
+    def __init__(self, cause: DBAPIError, probe, result, callbacks: list):
+        super().__init__(str(cause))
+        self.cause, self.probe, self.result, self.callbacks = cause, probe, result, callbacks
+
 
 def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` says the database connection is gone (not a SQL error)."""
@@ -167,19 +210,61 @@ class Database:
         # A transaction whose connection is lost did not commit (the server
         # rolls it back), so it runs again once the database is back: a
         # database restart delays operations instead of failing them halfway
-        # (a rollback that cannot write would leave resources behind). The
-        # one ambiguous case, a connection lost during COMMIT itself, is a
-        # window of microseconds.
+        # (a rollback that cannot write would leave resources behind). A
+        # connection lost during COMMIT itself is ambiguous: a transaction
+        # with a commit probe (see commit_probe) asks it; others run again.
         deadline = time.monotonic() + self.outage_tolerance
         pause = 0.2
         while True:
             try:
-                with self.session() as session:
-                    return fn(session, *args, **kwargs)
+                return self._once(fn, args, kwargs)
+            except _AmbiguousCommit as lost:
+                if self._committed(lost, deadline):
+                    for callback in lost.callbacks:
+                        callback()
+                    return lost.result
+                log.warning("database connection lost during COMMIT (%s); it did not commit: running "
+                            "the transaction again", lost.cause.orig)
             except DBAPIError as exc:
                 if not connection_lost(exc) or time.monotonic() + pause > deadline:
                     raise
                 log.warning("database connection lost (%s); retrying in %.1fs", exc.orig, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    def _once(self, fn, args, kwargs):
+        """One try of a transaction; raises _AmbiguousCommit when its COMMIT
+        lost the connection and it has a probe."""
+        with self._sessions() as session:
+            session.begin()
+            try:
+                result = fn(session, *args, **kwargs)
+            except BaseException:
+                session.rollback()
+                raise
+            try:
+                session.commit()
+            except DBAPIError as exc:
+                probe = session.info.get(_COMMIT_PROBE)
+                if probe is None or not connection_lost(exc):
+                    raise
+                raise _AmbiguousCommit(exc, probe, result, session.info.pop(_AFTER_COMMIT, [])) from exc
+            return result
+
+    def _committed(self, lost: _AmbiguousCommit, deadline: float) -> bool:
+        """Ask the probe of a transaction whose COMMIT lost the connection, once
+        the database answers again."""
+        pause = 0.2
+        while True:
+            try:
+                with self.session() as session:
+                    committed = bool(lost.probe(session))
+                log.warning("database connection lost during COMMIT (%s); the probe says it %s",
+                            lost.cause.orig, "committed" if committed else "did not commit")
+                return committed
+            except DBAPIError as exc:
+                if not connection_lost(exc) or time.monotonic() + pause > deadline:
+                    raise lost.cause from exc
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
 

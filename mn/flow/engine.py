@@ -33,7 +33,7 @@ from mn.errors import ErrorCode, OperationError, SysErrors, error
 from mn.flow.base import Flow, FlowContext
 from mn.flow.definition import Chain, HandlerKind, Step
 from mn.flow.errors import FlowError
-from mn.flow.persistence import FlowRecord, FlowState, FlowStore, after_commit
+from mn.flow.persistence import FlowRecord, FlowState, FlowStore, after_commit, commit_probe
 from mn.flow.registry import FlowRegistry
 from mn.ids import new_uuid
 
@@ -521,8 +521,11 @@ class ChainExecution:
         following = steps[index + 1] if index + 1 < len(steps) else None
         if following is None and not self._end_handlers():
             # The last step: its commit ends the chain, so it deletes the record.
-            if self.inserted and not self._deleted and not self.store.delete_in(session, record):
-                raise _TakenOver()
+            if self.inserted and not self._deleted:
+                if not self.store.delete_in(session, record):
+                    raise _TakenOver()
+                # A COMMIT that loses the connection is then told by the record, not run twice.
+                commit_probe(session, self.store.deleted_probe(record))
             after_commit(session, self._deleted_by_step)
             return
         # Naming the next step as running saves the write the engine would
@@ -534,6 +537,7 @@ class ChainExecution:
             self.store.insert_in(session, view, data_json)
         elif not self.store.save_in(session, view, data_json):
             raise _TakenOver()
+        commit_probe(session, self.store.written_probe(view, data_json))
         snapshot = (view.state, current, tuple(completed), data_json)
 
         def committed() -> None:

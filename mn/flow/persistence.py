@@ -38,10 +38,11 @@ import dataclasses
 import json
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, delete, event, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mn.db import Database
+from mn.db.engine import after_commit, commit_probe  # noqa: F401 (re-exported for the engine)
 from mn.db.models.flow_chain import FlowChainVO
 from mn.db.models.management_node import ManagementNodeVO
 from mn.db.types import utcnow
@@ -59,28 +60,6 @@ _SAVE = (update(_TABLE)
                  errorCode=bindparam("errorCode"), lastOpDate=bindparam("lastOpDate")))
 _DELETE = delete(_TABLE).where(_TABLE.c.uuid == bindparam("b_uuid"),
                                _TABLE.c.managementNodeUuid == bindparam("b_owner"))
-
-#: ``session.info`` key of the callables to run once the session's transaction commits.
-_AFTER_COMMIT = "mn.flow.after_commit"
-
-
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` (in the committing thread) once ``session``'s transaction commits.
-
-    Never run when it rolls back, so the caller learns exactly what the
-    database holds.
-    """
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    # after_commit also fires when a SAVEPOINT is released: only the real commit counts.
-    if session.in_nested_transaction():
-        return
-    for callback in session.info.pop(_AFTER_COMMIT, ()):
-        callback()
-
 
 class FlowState:
     """Values of ``FlowChainVO.state``."""
@@ -177,6 +156,29 @@ class FlowStore:
     @staticmethod
     def delete_in(session: Session, record: FlowRecord) -> bool:
         return session.execute(_DELETE, {"b_uuid": record.uuid, "b_owner": record.owner}).rowcount == 1
+
+    # -- telling whether a transaction that wrote the record committed ---------------
+
+    @staticmethod
+    def written_probe(record: FlowRecord, data_json: str) -> Callable[[Session], bool]:
+        """A commit probe (:func:`~mn.db.engine.commit_probe`) for ``insert_in`` or
+        ``save_in`` of ``record``: its row, still ours, lists exactly its completed steps."""
+        completed = record.progress_columns(data_json)["completedSteps"]
+
+        def probe(session: Session) -> bool:
+            row = session.execute(select(FlowChainVO.completedSteps, FlowChainVO.managementNodeUuid)
+                                  .where(FlowChainVO.uuid == record.uuid)).first()
+            return row is not None and row.managementNodeUuid == record.owner and row.completedSteps == completed
+
+        return probe
+
+    @staticmethod
+    def deleted_probe(record: FlowRecord) -> Callable[[Session], bool]:
+        """A commit probe for ``delete_in`` of ``record``: its row is gone."""
+        def probe(session: Session) -> bool:
+            return session.scalar(select(FlowChainVO.uuid).where(FlowChainVO.uuid == record.uuid)) is None
+
+        return probe
 
     # -- in a transaction of their own ------------------------------------------------
 

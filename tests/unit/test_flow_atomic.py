@@ -264,3 +264,48 @@ def test_vm_create_steps_that_only_touch_the_database_are_atomic():
                                        create.VmAllocateNicFlow, create.VmCreatedFlow) if cls.atomic}
     assert len(atomic) == 6
     assert not create.VmCreateOnHypervisorFlow.atomic  # the hypervisor is outside the transaction
+
+
+@pytest.mark.parametrize("step", ["WriteA", "WriteB"])  # a middle step (save) and the last (delete)
+async def test_a_commit_that_loses_its_connection_after_committing_is_not_run_again(engines, db, monkeypatch,
+                                                                                  step):
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    real_commit, lost = Session.commit, []
+
+    def commit(self):
+        real_commit(self)
+        wrote = self.info.get("lose_this_commit")
+        if wrote and not lost:
+            lost.append(wrote)
+            raise OperationalError("COMMIT", {}, pymysql.err.OperationalError(2013, "Lost connection"))
+
+    monkeypatch.setattr(Session, "commit", commit)
+    original = getattr(__import__(M, fromlist=[step]), step).run
+
+    async def run(self, ctx):
+        # Tags the step's own transaction: the one whose COMMIT is lost.
+        real_run_tx = ctx.db.run
+
+        async def tagged(fn, *args, **kwargs):
+            def tagging(session, *a, **k):
+                session.info["lose_this_commit"] = self.label
+                return fn(session, *a, **k)
+            return await real_run_tx(tagging, *args, **kwargs)
+
+        ctx.db.run = tagged
+        try:
+            await original(self, ctx)
+        finally:
+            del ctx.db.run
+
+    monkeypatch.setattr(getattr(__import__(M, fromlist=[step]), step), "run", run)
+    data = await engines().run("atomic.mixed", {}, resource_uuid=new_uuid())
+    assert lost == [step[-1]]
+    # The step ran once (its insert would have failed on its key the second
+    # time), the chain ended, and its record is gone.
+    assert data["ran"] == ["A", "B"]
+    assert await db.run(effects) == ["A", "B"]
+    assert await records(db) == []
