@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from mn.api.message import APICreateMessage
+from mn.db.engine import commit_probe
 from mn.errors import OperationError, SysErrors
 
 if TYPE_CHECKING:
@@ -29,6 +32,11 @@ def persist_new(node: "ManagementNode", sql_session: Any, vo: Any, msg: APICreat
         vo.uuid = msg.resourceUuid
     sql_session.add(vo)
     sql_session.flush()
+    # The new row tells whether this transaction committed if its COMMIT loses
+    # the connection: running it again would make a second resource.
+    model, uuid = type(vo), vo.uuid
+    commit_probe(sql_session, lambda session: session.scalar(select(model.uuid).where(model.uuid == uuid))
+                 is not None)
     node.tags.attach_at_create(sql_session, vo.uuid, resource_type, system_tags, user_tags)
     identity = getattr(node, "identity", None)
     if identity is not None:

@@ -287,3 +287,30 @@ async def test_created_resources_are_owned_and_deleted_ones_forgotten(node):
     assert owners.owned == {zone.uuid: "ZoneVO", cluster.uuid: "ClusterVO"}
     await node.call(APIDeleteZoneMsg(uuid=zone.uuid))
     assert owners.owned == {}
+
+
+async def test_a_create_whose_commit_loses_the_connection_makes_one_zone(node, monkeypatch):
+    import pymysql
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    real_commit, inserted, lost = Session.commit, [], []
+
+    def commit(self):
+        real_commit(self)
+        if inserted and not lost:
+            lost.append(1)  # committed, but the client never heard it
+            raise OperationalError("COMMIT", {}, pymysql.err.OperationalError(2013, "Lost connection"))
+
+    def on_insert(mapper, connection, target):
+        inserted.append(target.uuid)
+
+    monkeypatch.setattr(Session, "commit", commit)
+    event.listen(ZoneVO, "after_insert", on_insert)
+    try:
+        zone = await create_zone(node, "lost-commit")
+    finally:
+        event.remove(ZoneVO, "after_insert", on_insert)
+    # Without the create's commit probe the transaction ran again: two zones.
+    assert lost and inserted == [zone.uuid] and rows(node, ZoneVO, name="lost-commit") == 1
