@@ -215,16 +215,23 @@ class Database:
         # with a commit probe (see commit_probe) asks it; others run again.
         deadline = time.monotonic() + self.outage_tolerance
         pause = 0.2
+        #: A COMMIT that lost its connection, whose probe has not answered yet.
+        unsure: _AmbiguousCommit | None = None
         while True:
             try:
-                return self._once(fn, args, kwargs)
-            except _AmbiguousCommit as lost:
-                if self._committed(lost, deadline):
-                    for callback in lost.callbacks:
+                if unsure is None:
+                    return self._once(fn, args, kwargs)
+                with self.session() as session:
+                    committed = bool(unsure.probe(session))
+                log.warning("database connection lost during COMMIT (%s); the probe says it %s", unsure.cause.orig,
+                            "committed" if committed else "did not commit: running the transaction again")
+                if committed:
+                    for callback in unsure.callbacks:
                         callback()
-                    return lost.result
-                log.warning("database connection lost during COMMIT (%s); it did not commit: running "
-                            "the transaction again", lost.cause.orig)
+                    return unsure.result
+                unsure = None
+            except _AmbiguousCommit as lost:
+                unsure = lost
             except DBAPIError as exc:
                 if not connection_lost(exc) or time.monotonic() + pause > deadline:
                     raise
@@ -250,23 +257,6 @@ class Database:
                     raise
                 raise _AmbiguousCommit(exc, probe, result, session.info.pop(_AFTER_COMMIT, [])) from exc
             return result
-
-    def _committed(self, lost: _AmbiguousCommit, deadline: float) -> bool:
-        """Ask the probe of a transaction whose COMMIT lost the connection, once
-        the database answers again."""
-        pause = 0.2
-        while True:
-            try:
-                with self.session() as session:
-                    committed = bool(lost.probe(session))
-                log.warning("database connection lost during COMMIT (%s); the probe says it %s",
-                            lost.cause.orig, "committed" if committed else "did not commit")
-                return committed
-            except DBAPIError as exc:
-                if not connection_lost(exc) or time.monotonic() + pause > deadline:
-                    raise lost.cause from exc
-                time.sleep(pause)
-                pause = min(pause * 2, 2.0)
 
     def close(self) -> None:
         """Wait for running work, then close every connection."""

@@ -29,11 +29,12 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Coroutine, Iterable
 
+from mn.db.engine import after_commit, commit_probe
 from mn.errors import ErrorCode, OperationError, SysErrors, error
 from mn.flow.base import Flow, FlowContext
 from mn.flow.definition import Chain, HandlerKind, Step
 from mn.flow.errors import FlowError
-from mn.flow.persistence import FlowRecord, FlowState, FlowStore, after_commit, commit_probe
+from mn.flow.persistence import FlowRecord, FlowState, FlowStore
 from mn.flow.registry import FlowRegistry
 from mn.ids import new_uuid
 

@@ -42,7 +42,6 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mn.db import Database
-from mn.db.engine import after_commit, commit_probe  # noqa: F401 (re-exported for the engine)
 from mn.db.models.flow_chain import FlowChainVO
 from mn.db.models.management_node import ManagementNodeVO
 from mn.db.types import utcnow
@@ -60,6 +59,7 @@ _SAVE = (update(_TABLE)
                  errorCode=bindparam("errorCode"), lastOpDate=bindparam("lastOpDate")))
 _DELETE = delete(_TABLE).where(_TABLE.c.uuid == bindparam("b_uuid"),
                                _TABLE.c.managementNodeUuid == bindparam("b_owner"))
+
 
 class FlowState:
     """Values of ``FlowChainVO.state``."""

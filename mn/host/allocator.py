@@ -130,9 +130,10 @@ async def allocate_host(node: "ManagementNode", spec: HostAllocationSpec,
     fits. Release with :func:`~mn.host.capacity.release_host_capacity`.
 
     The candidates are read in the transaction of the first reservation
-    attempt; every other attempt is a transaction of its own. An UPDATE that finds a host full keeps that
-    row locked until its transaction ends (InnoDB), so trying several hosts
-    in one transaction would let two allocations wait for each other.
+    attempt; every other attempt is a transaction of its own. An UPDATE
+    that finds a host full keeps that row locked until its transaction ends
+    (InnoDB), so trying several hosts in one transaction would let two
+    allocations wait for each other.
     """
     _check_spec(spec)
     # The ratios once, so the candidates and the error agree.
