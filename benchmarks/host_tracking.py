@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from api_read import DEFAULT_BUS_URL, DEFAULT_DB_SERVER, fresh_database, fresh_vhost, running_mns  # noqa: E402
+from procstat import cpu_seconds, memory_mib, process_tree  # noqa: E402
 from sqlalchemy import create_engine, delete, insert, update  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
@@ -92,47 +93,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "host_tracking.json"
 TARGET = "10,000 hosts tracked with under 10% of one core"
 DEFAULT_INTERVAL = 60
 GIB = 1 << 30
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- the MN's processes ------------------------------------------------------------------
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the gunicorn master and its MN worker)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                pass
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the processes, in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLK_TCK
-
-
-def memory_mib(pid: int, key: str = "VmHWM") -> float | None:
-    """``VmHWM`` (peak RSS) or ``VmRSS`` of a process, in MiB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def cpu_window(pids: list[int], seconds: float, began: float | None = None) -> dict:

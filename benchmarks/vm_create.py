@@ -68,6 +68,7 @@ from sqlalchemy import create_engine, event, make_url, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from mn.db import ensure_database_exists  # noqa: E402
+from procstat import cpu_times, memory_mib, process_tree  # noqa: E402
 from tests.support.api_client import ApiError, ZStackClient, sha512  # noqa: E402
 from tests.support.cluster import MNProcess, free_port  # noqa: E402
 from tests.support.kvm_world import add_kvm_host, build_kvm_world  # noqa: E402
@@ -267,42 +268,6 @@ async def count_one_creation(backends: Backends, vms: int, var_dir: Path) -> tup
 # -- 2. ours: one real MN, concurrent REST clients ------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                pass
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
-    """(utime, stime) of the processes, in seconds (their reaped children are not counted)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    user = system = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime (fields 14, 15)
-    return user / ticks, system / ticks
-
-
-def _peak_rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def _percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -313,7 +278,7 @@ def _percentile(values: list[float], p: float) -> float | None:
 def run_ours(mn: MNProcess, world: dict, vms: int, clients: int) -> dict:
     admin = ZStackClient(mn.url, timeout=120)
     admin.login()
-    pids = _descendants(mn.proc.pid)  # the gunicorn master and its MN worker
+    pids = process_tree(mn.proc.pid)  # the gunicorn master and its MN worker
     next_index = iter(range(vms))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -337,7 +302,7 @@ def run_ours(mn: MNProcess, world: dict, vms: int, clients: int) -> dict:
         finally:
             client.close()
 
-    user0, system0 = _cpu_seconds(pids)
+    user0, system0 = cpu_times(pids)
     start = time.perf_counter()
     threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
     for thread in threads:
@@ -345,7 +310,7 @@ def run_ours(mn: MNProcess, world: dict, vms: int, clients: int) -> dict:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    user1, system1 = _cpu_seconds(pids)
+    user1, system1 = cpu_times(pids)
     user, system = user1 - user0, system1 - system0
     cpu = user + system
     admin.close()
@@ -362,7 +327,7 @@ def run_ours(mn: MNProcess, world: dict, vms: int, clients: int) -> dict:
             # handing work to each other.
             "mn_cpu_system_share": round(system / cpu, 3) if cpu else None,
             # The worker (the MN) is the biggest of the processes.
-            "mn_peak_rss_mib": round(max(_peak_rss_mib(pid) or 0 for pid in pids), 1)}
+            "mn_peak_rss_mib": max(memory_mib(pid) or 0 for pid in pids)}
 
 
 # -- 3. the floor: the same commits and round trips with raw clients ----------------------------
